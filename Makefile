@@ -1,0 +1,34 @@
+# sentiserve — the two set-up commands are `make run` and `make test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+HOST ?= 127.0.0.1
+PORT ?= 8080
+SHARED ?= ../shared
+
+.PHONY: run run-minilm test build fmt lint clean
+
+## Start the server on the default model (downloaded from the Hugging Face Hub once).
+run:
+	$(CARGO) run --release -- serve --host $(HOST) --port $(PORT)
+
+## Start the server on the shared MiniLM sentiment model (no network needed).
+run-minilm:
+	$(CARGO) run --release -- serve --host $(HOST) --port $(PORT) \
+		--model minilm=$(SHARED)/models/minilm-l6-sentiment --default minilm
+
+## Unit, parity and end-to-end tests (needs ../shared beside the project).
+test:
+	$(CARGO) test --locked -- --nocapture --test-threads 2
+
+build:
+	$(CARGO) build --release --locked
+
+fmt:
+	$(CARGO) fmt --all
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+clean:
+	$(CARGO) clean

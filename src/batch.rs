@@ -1,0 +1,194 @@
+//! Dynamic batching: one bounded queue per model, drained by one inference thread.
+//!
+//! Callers submit single texts; the thread takes everything queued (waiting up to
+//! `max_wait` for more), tokenizes it, sorts it by length so that texts of similar
+//! length share a batch (little padding), and runs batches bounded by
+//! `max_batch_size` texts and `max_batch_tokens` padded tokens. Inference runs off the
+//! async runtime. A full queue is refused at once (the HTTP layer answers 429).
+
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use crate::model::{Encoded, Model};
+
+/// Logits of one text, `[num_labels]`.
+pub type Logits = Arc<[f32]>;
+
+/// Limits of the batching queue.
+#[derive(Debug, Clone)]
+pub struct BatchConfig {
+    /// Most texts in one forward pass.
+    pub max_batch_size: usize,
+    /// Most padded tokens (`batch × longest`) in one forward pass; bounds memory for
+    /// long inputs.
+    pub max_batch_tokens: usize,
+    /// How long the thread waits for more texts after the first one arrives. Zero
+    /// (the default) never delays a lone request; under load, batches still form from
+    /// what queues while a forward pass runs.
+    pub max_wait: Duration,
+    /// Most texts waiting in the queue; more are refused with [`BatchError::QueueFull`].
+    pub queue_capacity: usize,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self {
+            max_batch_size: 32,
+            max_batch_tokens: 8192,
+            max_wait: Duration::ZERO,
+            queue_capacity: 4096,
+        }
+    }
+}
+
+/// Why a text got no logits.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BatchError {
+    /// The queue holds `queue_capacity` texts already.
+    #[error("the inference queue is full ({0} texts waiting); retry later")]
+    QueueFull(usize),
+    /// Tokenization or the forward pass failed.
+    #[error("inference failed: {0}")]
+    Inference(String),
+    /// The model was unloaded and its thread stopped before the text ran.
+    #[error("the model was unloaded before the text ran")]
+    Stopped,
+}
+
+struct Job {
+    text: Arc<str>,
+    reply: oneshot::Sender<Result<Logits, BatchError>>,
+}
+
+/// A handle to a model's queue. Dropping the last handle stops the thread once the
+/// queue is drained, which releases the model's weights.
+pub struct Batcher {
+    tx: SyncSender<Job>,
+    capacity: usize,
+}
+
+impl Batcher {
+    /// Starts the inference thread for `model`.
+    ///
+    /// Errors: the OS refused to start a thread.
+    pub fn spawn(name: &str, model: Arc<Model>, config: BatchConfig) -> std::io::Result<Self> {
+        let capacity = config.queue_capacity.max(1);
+        let (tx, rx) = mpsc::sync_channel::<Job>(capacity);
+        let label = name.to_string();
+        std::thread::Builder::new()
+            .name(format!("infer-{name}"))
+            .spawn(move || run(rx, &model, &config, &label))?;
+        Ok(Self { tx, capacity })
+    }
+
+    /// Queues one text and waits for its logits.
+    ///
+    /// Errors: [`BatchError::QueueFull`] at once when the queue is full;
+    /// [`BatchError::Inference`] or [`BatchError::Stopped`] from the thread.
+    pub async fn classify(&self, text: Arc<str>) -> Result<Logits, BatchError> {
+        let (reply, rx) = oneshot::channel();
+        match self.tx.try_send(Job { text, reply }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(BatchError::QueueFull(self.capacity)),
+            Err(TrySendError::Disconnected(_)) => return Err(BatchError::Stopped),
+        }
+        rx.await.unwrap_or(Err(BatchError::Stopped))
+    }
+}
+
+/// The thread's loop: collect, tokenize, sort, split, run, reply.
+fn run(rx: mpsc::Receiver<Job>, model: &Model, config: &BatchConfig, name: &str) {
+    let collect_limit = config.max_batch_size.max(1) * 8;
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        let deadline = Instant::now() + config.max_wait;
+        while jobs.len() < collect_limit {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(TryRecvError::Disconnected) => break,
+                Err(TryRecvError::Empty) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    match rx.recv_timeout(left) {
+                        Ok(job) => jobs.push(job),
+                        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+            }
+        }
+        // A caller that went away (client disconnect) needs no answer.
+        jobs.retain(|job| !job.reply.is_closed());
+        let mut ready: Vec<(Encoded, Job)> = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            match model.tokenize(&job.text) {
+                Ok(encoded) => ready.push((encoded, job)),
+                Err(e) => {
+                    let _ = job.reply.send(Err(BatchError::Inference(e.to_string())));
+                }
+            }
+        }
+        ready.sort_by_key(|(encoded, _)| encoded.ids.len());
+        for batch in split(ready, config) {
+            run_batch(model, batch, name);
+        }
+    }
+    tracing::debug!(model = name, "inference thread stopped");
+}
+
+/// Splits length-sorted items into batches within both limits.
+fn split(items: Vec<(Encoded, Job)>, config: &BatchConfig) -> Vec<Vec<(Encoded, Job)>> {
+    let mut batches = Vec::new();
+    let mut current: Vec<(Encoded, Job)> = Vec::new();
+    for item in items {
+        let longest = item
+            .0
+            .ids
+            .len()
+            .max(current.last().map_or(0, |(e, _)| e.ids.len()));
+        let fits = current.len() < config.max_batch_size.max(1)
+            && longest * (current.len() + 1) <= config.max_batch_tokens.max(longest);
+        if !fits && !current.is_empty() {
+            batches.push(std::mem::take(&mut current));
+        }
+        current.push(item);
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    batches
+}
+
+fn run_batch(model: &Model, batch: Vec<(Encoded, Job)>, name: &str) {
+    let started = Instant::now();
+    let refs: Vec<&Encoded> = batch.iter().map(|(e, _)| e).collect();
+    // A panic inside the tensor library must not kill the thread and strand the queue.
+    let result =
+        std::panic::catch_unwind(AssertUnwindSafe(|| model.logits(&refs))).unwrap_or_else(|_| {
+            Err(crate::model::ModelError::Tokenizer(
+                "panic in the forward pass".into(),
+            ))
+        });
+    metrics::histogram!("sentiserve_batch_size", "model" => name.to_string())
+        .record(batch.len() as f64);
+    metrics::histogram!("sentiserve_batch_seconds", "model" => name.to_string())
+        .record(started.elapsed().as_secs_f64());
+    match result {
+        Ok(rows) => {
+            for ((_, job), row) in batch.into_iter().zip(rows) {
+                let _ = job.reply.send(Ok(Arc::from(row)));
+            }
+        }
+        Err(e) => {
+            tracing::error!(model = name, error = %e, "forward pass failed");
+            for (_, job) in batch {
+                let _ = job.reply.send(Err(BatchError::Inference(e.to_string())));
+            }
+        }
+    }
+}

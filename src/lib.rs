@@ -1,0 +1,21 @@
+//! sentiserve: a text-classification inference server built around a process-wide
+//! model registry (each model loaded once, shared read-only) and a prediction cache
+//! (logits memoized by model fingerprint and exact text).
+//!
+//! The request path: [`http`] → [`service::Service::analyze`] → [`cache`] (hit → done)
+//! → [`registry`] (single-flight load) → [`batch`] (dynamic batching on an inference
+//! thread) → [`model`] (tokenizer + encoder + head).
+
+pub mod batch;
+pub mod cache;
+pub mod config;
+pub mod http;
+pub mod model;
+pub mod registry;
+pub mod server;
+pub mod service;
+pub mod telemetry;
+
+pub use config::ServerConfig;
+pub use server::App;
+pub use service::{Analysis, Service};

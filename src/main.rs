@@ -1,0 +1,151 @@
+//! The `sentiserve` binary: command-line parsing only.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use sentiserve::config::{LogFormat, ModelArgs, ServeArgs};
+use sentiserve::model::{source, ModelSource};
+use sentiserve::App;
+
+/// A text-classification inference server with a model registry and a prediction cache.
+#[derive(Debug, Parser)]
+#[command(name = "sentiserve", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server.
+    Serve(ServeArgs),
+    /// Classify texts once, without a server; prints the same JSON as POST /analyze.
+    Analyze(AnalyzeArgs),
+    /// Fetch a model into the Hugging Face cache (HF_HOME) ahead of time.
+    Download(DownloadArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct AnalyzeArgs {
+    #[command(flatten)]
+    models: ModelArgs,
+    /// The texts to classify.
+    #[arg(required = true)]
+    texts: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct DownloadArgs {
+    #[command(flatten)]
+    models: ModelArgs,
+    /// A configured model name, or a Hub id org/name[@revision].
+    name: String,
+}
+
+fn init_logging(format: LogFormat, default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Analyze(args) => analyze(args).await,
+        Command::Download(args) => download(args).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(args.log_format, "info");
+    let config = args.config()?;
+    let app = App::new(config)?;
+    let address = format!("{}:{}", args.host, args.port);
+    let listener = tokio::net::TcpListener::bind(&address)
+        .await
+        .with_context(|| format!("cannot bind {address}"))?;
+    tracing::info!(address = %listener.local_addr()?, "listening");
+    app.spawn_preload();
+    app.serve(listener, sentiserve::server::shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+/// `analyze [--model NAME | --model NAME=SOURCE] TEXT...`: a bare `--model NAME` picks a
+/// configured model; `NAME=SOURCE` defines one and picks it.
+async fn analyze(mut args: AnalyzeArgs) -> anyhow::Result<()> {
+    init_logging(LogFormat::Text, "warn");
+    let mut selected = None;
+    args.models.models.retain(|m| match m.split_once('=') {
+        Some((name, _)) => {
+            selected = Some(name.trim().to_string());
+            true
+        }
+        None => {
+            selected = Some(m.trim().to_string());
+            false
+        }
+    });
+    let catalog = args.models.catalog()?;
+    let mut config = sentiserve::ServerConfig::new(catalog);
+    config.device = args.models.device;
+    config.preload.clear();
+    let app = App::new(config)?;
+    let analysis = app
+        .service
+        .analyze(selected.as_deref(), &args.texts)
+        .await?;
+    println!("{}", serde_json::to_string_pretty(&analysis)?);
+    Ok(())
+}
+
+async fn download(args: DownloadArgs) -> anyhow::Result<()> {
+    init_logging(LogFormat::Text, "info");
+    let catalog = args.models.catalog()?;
+    let source = match catalog.models.iter().find(|m| m.name == args.name) {
+        Some(spec) => spec.source.clone(),
+        None => ModelSource::parse(&args.name)?,
+    };
+    let files = tokio::task::spawn_blocking(move || source::resolve(&source, true)).await??;
+    let mut total = 0u64;
+    for path in [
+        &files.config,
+        &files.tokenizer,
+        &files.weights.path().to_path_buf(),
+    ] {
+        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        total += size;
+        println!("{:>12}  {}", size, path.display());
+    }
+    println!(
+        "{:>12}  total bytes (revision {})",
+        total,
+        files.revision.as_deref().unwrap_or("local")
+    );
+    Ok(())
+}

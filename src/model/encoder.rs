@@ -1,0 +1,258 @@
+//! One post-LayerNorm transformer encoder for BERT, DistilBERT, RoBERTa and XLM-RoBERTa.
+//!
+//! Ported from transformers' `BertModel` / `DistilBertModel` / `RobertaModel`
+//! (Devlin et al. 2019, "BERT"; Sanh et al. 2019, "DistilBERT"; Liu et al. 2019,
+//! "RoBERTa"). The families differ only in weight names, position ids and whether a
+//! token-type embedding exists, so one implementation reads all four checkpoints.
+//! Linear weights are stored transposed (`[in, out]`) and Q/K/V are fused into one
+//! matrix, so each layer runs three large `x · W` products on `[tokens, hidden]`.
+
+use candle_core::{IndexOp, Module, Tensor};
+use candle_nn::{Embedding, LayerNorm, VarBuilder};
+
+use super::config::{Activation, Architecture, ModelConfig};
+use super::error::Result;
+use super::tokenize::EncoderInput;
+
+/// A linear layer `y = x · Wᵀ + b` with `Wᵀ` stored contiguous.
+#[derive(Debug, Clone)]
+pub struct Dense {
+    /// `[in, out]`.
+    weight_t: Tensor,
+    /// `[out]`.
+    bias: Tensor,
+}
+
+impl Dense {
+    /// Loads `weight` `[out, in]` and `bias` `[out]` under `vb`.
+    pub fn load(vb: VarBuilder, in_dim: usize, out_dim: usize) -> Result<Self> {
+        let weight = vb.get((out_dim, in_dim), "weight")?;
+        let bias = vb.get(out_dim, "bias")?;
+        Ok(Self {
+            weight_t: weight.t()?.contiguous()?,
+            bias,
+        })
+    }
+
+    /// Concatenates layers with the same input along the output axis.
+    fn fuse(parts: &[Dense]) -> Result<Self> {
+        let weights: Vec<&Tensor> = parts.iter().map(|d| &d.weight_t).collect();
+        let biases: Vec<&Tensor> = parts.iter().map(|d| &d.bias).collect();
+        Ok(Self {
+            weight_t: Tensor::cat(&weights, 1)?,
+            bias: Tensor::cat(&biases, 0)?,
+        })
+    }
+
+    /// `[n, in]` → `[n, out]`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(x.matmul(&self.weight_t)?.broadcast_add(&self.bias)?)
+    }
+
+    /// Number of weights and biases.
+    pub fn num_params(&self) -> usize {
+        self.weight_t.elem_count() + self.bias.elem_count()
+    }
+}
+
+/// Loads a LayerNorm stored as `weight`/`bias` (or the older `gamma`/`beta`).
+fn layer_norm(vb: VarBuilder, size: usize, eps: f64) -> Result<LayerNorm> {
+    let (w, b) = if vb.contains_tensor("weight") {
+        ("weight", "bias")
+    } else {
+        ("gamma", "beta")
+    };
+    Ok(LayerNorm::new(vb.get(size, w)?, vb.get(size, b)?, eps))
+}
+
+/// Weight names inside one layer, per family.
+struct LayerNames {
+    layers: &'static str,
+    q: &'static str,
+    k: &'static str,
+    v: &'static str,
+    attn_out: &'static str,
+    attn_norm: &'static str,
+    ffn_in: &'static str,
+    ffn_out: &'static str,
+    out_norm: &'static str,
+}
+
+const BERT_NAMES: LayerNames = LayerNames {
+    layers: "encoder.layer",
+    q: "attention.self.query",
+    k: "attention.self.key",
+    v: "attention.self.value",
+    attn_out: "attention.output.dense",
+    attn_norm: "attention.output.LayerNorm",
+    ffn_in: "intermediate.dense",
+    ffn_out: "output.dense",
+    out_norm: "output.LayerNorm",
+};
+
+const DISTILBERT_NAMES: LayerNames = LayerNames {
+    layers: "transformer.layer",
+    q: "attention.q_lin",
+    k: "attention.k_lin",
+    v: "attention.v_lin",
+    attn_out: "attention.out_lin",
+    attn_norm: "sa_layer_norm",
+    ffn_in: "ffn.lin1",
+    ffn_out: "ffn.lin2",
+    out_norm: "output_layer_norm",
+};
+
+/// One transformer block: self-attention then feed-forward, each followed by a
+/// residual add and LayerNorm (post-LN).
+struct Layer {
+    /// Fused Q, K, V projection: `[hidden, 3·hidden]`.
+    qkv: Dense,
+    attn_out: Dense,
+    attn_norm: LayerNorm,
+    ffn_in: Dense,
+    ffn_out: Dense,
+    out_norm: LayerNorm,
+}
+
+/// The encoder: embeddings, then `num_layers` blocks.
+pub struct Encoder {
+    word: Embedding,
+    position: Embedding,
+    token_type: Option<Embedding>,
+    embed_norm: LayerNorm,
+    layers: Vec<Layer>,
+    num_heads: usize,
+    hidden: usize,
+    activation: Activation,
+}
+
+impl Encoder {
+    /// Loads the encoder from `vb`, which must already point at the model prefix
+    /// (`bert.`, `distilbert.`, `roberta.` or none).
+    pub fn load(vb: VarBuilder, cfg: &ModelConfig) -> Result<Self> {
+        let h = cfg.hidden_size;
+        let emb = vb.pp("embeddings");
+        let embedding = |name: &str, rows: usize| -> Result<Embedding> {
+            Ok(Embedding::new(emb.pp(name).get((rows, h), "weight")?, h))
+        };
+        let token_type = match cfg.architecture {
+            Architecture::DistilBert => None,
+            _ => Some(embedding("token_type_embeddings", cfg.type_vocab_size)?),
+        };
+        let names = match cfg.architecture {
+            Architecture::DistilBert => &DISTILBERT_NAMES,
+            _ => &BERT_NAMES,
+        };
+        let layers = (0..cfg.num_layers)
+            .map(|i| Layer::load(vb.pp(format!("{}.{i}", names.layers)), names, cfg))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            word: embedding("word_embeddings", cfg.vocab_size)?,
+            position: embedding("position_embeddings", cfg.max_position_embeddings)?,
+            token_type,
+            embed_norm: layer_norm(emb.pp("LayerNorm"), h, cfg.layer_norm_eps)?,
+            layers,
+            num_heads: cfg.num_heads,
+            hidden: h,
+            activation: cfg.activation,
+        })
+    }
+
+    /// Runs the encoder and returns the final hidden state of each sequence's first
+    /// token (`[CLS]` / `<s>`): `[batch, hidden]`.
+    pub fn forward(&self, input: &EncoderInput) -> Result<Tensor> {
+        let (batch, seq_len) = input.input_ids.dims2()?;
+        let ids = input.input_ids.flatten_all()?;
+        let mut x = self.word.forward(&ids)?;
+        x = (x + self.position.forward(&input.position_ids.flatten_all()?)?)?;
+        if let Some(token_type) = &self.token_type {
+            x = (x + token_type.forward(&input.type_ids.flatten_all()?)?)?;
+        }
+        x = self.embed_norm.forward(&x)?;
+        for layer in &self.layers {
+            x = layer.forward(&x, batch, seq_len, self, &input.attention_bias)?;
+        }
+        Ok(x.reshape((batch, seq_len, self.hidden))?
+            .i((.., 0, ..))?
+            .contiguous()?)
+    }
+
+    /// Number of parameters of the encoder.
+    pub fn num_params(&self) -> usize {
+        let emb = self.word.embeddings().elem_count()
+            + self.position.embeddings().elem_count()
+            + self
+                .token_type
+                .as_ref()
+                .map_or(0, |t| t.embeddings().elem_count())
+            + 2 * self.hidden;
+        let per_layer = |l: &Layer| {
+            l.qkv.num_params()
+                + l.attn_out.num_params()
+                + l.ffn_in.num_params()
+                + l.ffn_out.num_params()
+                + 4 * self.hidden
+        };
+        emb + self.layers.iter().map(per_layer).sum::<usize>()
+    }
+}
+
+impl Layer {
+    fn load(vb: VarBuilder, names: &LayerNames, cfg: &ModelConfig) -> Result<Self> {
+        let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
+        let dense = |name: &str, a: usize, b: usize| Dense::load(vb.pp(name), a, b);
+        Ok(Self {
+            qkv: Dense::fuse(&[
+                dense(names.q, h, h)?,
+                dense(names.k, h, h)?,
+                dense(names.v, h, h)?,
+            ])?,
+            attn_out: dense(names.attn_out, h, h)?,
+            attn_norm: layer_norm(vb.pp(names.attn_norm), h, cfg.layer_norm_eps)?,
+            ffn_in: dense(names.ffn_in, h, i)?,
+            ffn_out: dense(names.ffn_out, i, h)?,
+            out_norm: layer_norm(vb.pp(names.out_norm), h, cfg.layer_norm_eps)?,
+        })
+    }
+
+    /// `x`: `[batch·seq_len, hidden]`; `bias`: `[batch, 1, 1, seq_len]`.
+    fn forward(
+        &self,
+        x: &Tensor,
+        batch: usize,
+        seq_len: usize,
+        enc: &Encoder,
+        bias: &Tensor,
+    ) -> Result<Tensor> {
+        let (h, heads) = (enc.hidden, enc.num_heads);
+        let head_dim = h / heads;
+        let qkv = self.qkv.forward(x)?;
+        let split = |i: usize| -> Result<Tensor> {
+            Ok(qkv
+                .narrow(1, i * h, h)?
+                .reshape((batch, seq_len, heads, head_dim))?
+                .transpose(1, 2)?
+                .contiguous()?)
+        };
+        let q = (split(0)? * (1.0 / (head_dim as f64).sqrt()))?;
+        let (k, v) = (split(1)?, split(2)?);
+        let scores = q.matmul(&k.t()?)?.broadcast_add(bias)?;
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        let context = probs
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .reshape((batch * seq_len, h))?;
+        let x = self
+            .attn_norm
+            .forward(&(self.attn_out.forward(&context)? + x)?)?;
+        let inner = self.ffn_in.forward(&x)?;
+        let inner = match enc.activation {
+            Activation::GeluErf => inner.gelu_erf()?,
+            Activation::GeluTanh => inner.gelu()?,
+            Activation::Relu => inner.relu()?,
+        };
+        Ok(self
+            .out_norm
+            .forward(&(self.ffn_out.forward(&inner)? + x)?)?)
+    }
+}

@@ -1,0 +1,142 @@
+//! A loaded sequence classifier: tokenizer + encoder + head + `id2label`.
+//!
+//! This layer knows nothing of HTTP or caching: texts in, logits out.
+
+pub mod config;
+pub mod device;
+pub mod encoder;
+pub mod error;
+pub mod head;
+pub mod scores;
+pub mod source;
+pub mod tokenize;
+
+use candle_core::{DType, Device};
+use candle_nn::VarBuilder;
+
+pub use config::{Architecture, ModelConfig};
+pub use device::DeviceSpec;
+pub use error::{ModelError, Result};
+pub use scores::{Classification, LabelScore, ScoreFunction};
+pub use source::{ModelFiles, ModelSource, Weights};
+pub use tokenize::Encoded;
+
+use encoder::Encoder;
+use head::Head;
+use tokenize::TextEncoder;
+
+/// A sequence classifier ready to run. Read-only after load: share it as `Arc<Model>`.
+pub struct Model {
+    config: ModelConfig,
+    text: TextEncoder,
+    encoder: Encoder,
+    head: Head,
+    device: Device,
+}
+
+impl Model {
+    /// Loads a model from resolved files onto `device`, in F32.
+    ///
+    /// Blocking (reads and transposes every weight): call it from a blocking thread.
+    ///
+    /// Errors: [`ModelError::Io`]/[`ModelError::Config`] for a bad `config.json`,
+    /// [`ModelError::UnsupportedArchitecture`], [`ModelError::Tokenizer`], and
+    /// [`ModelError::Tensor`] for a missing or misshapen weight.
+    pub fn load(files: &ModelFiles, device: &Device) -> Result<Self> {
+        let raw = std::fs::read(&files.config).map_err(|source| ModelError::Io {
+            path: files.config.clone(),
+            source,
+        })?;
+        let json: serde_json::Value =
+            serde_json::from_slice(&raw).map_err(|e| ModelError::Config(e.to_string()))?;
+        let config = ModelConfig::from_json(&json)?;
+        let text = TextEncoder::from_file(
+            &files.tokenizer,
+            config.max_tokens(),
+            config.pad_token_id,
+            config.architecture.offsets_positions(),
+        )?;
+        let root = match &files.weights {
+            // SAFETY: the file is memory-mapped read-only; like every mmap reader we rely
+            // on it not being truncated while mapped. Weights are copied (transposed)
+            // at load, so the mapping is dropped before serving.
+            Weights::Safetensors(path) => unsafe {
+                VarBuilder::from_mmaped_safetensors(&[path], DType::F32, device)?
+            },
+            Weights::Pth(path) => VarBuilder::from_pth(path, DType::F32, device)?,
+        };
+        let prefix = match config.architecture {
+            Architecture::Bert => "bert",
+            Architecture::DistilBert => "distilbert",
+            Architecture::Roberta | Architecture::XlmRoberta => "roberta",
+        };
+        let model_vb =
+            if root.contains_tensor(&format!("{prefix}.embeddings.word_embeddings.weight")) {
+                root.pp(prefix)
+            } else {
+                root.clone()
+            };
+        let encoder = Encoder::load(model_vb.clone(), &config)?;
+        let head = Head::load(&root, &model_vb, &config)?;
+        Ok(Self {
+            config,
+            text,
+            encoder,
+            head,
+            device: device.clone(),
+        })
+    }
+
+    /// The parsed `config.json`.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Number of parameters (encoder + head).
+    pub fn num_params(&self) -> usize {
+        self.encoder.num_params() + self.head.num_params()
+    }
+
+    /// Tokenizes one text with the model's truncation.
+    ///
+    /// Errors: [`ModelError::Tokenizer`].
+    pub fn tokenize(&self, text: &str) -> Result<Encoded> {
+        self.text.encode(text)
+    }
+
+    /// Runs one right-padded batch and returns one logits row `[num_labels]` per item,
+    /// in input order. Padding does not change any row's logits.
+    ///
+    /// Errors: [`ModelError::Tensor`]; an empty batch is an error.
+    pub fn logits(&self, batch: &[&Encoded]) -> Result<Vec<Vec<f32>>> {
+        let input = self.text.batch(batch, &self.device)?;
+        let first = self.encoder.forward(&input)?;
+        Ok(self.head.forward(&first)?.to_vec2::<f32>()?)
+    }
+
+    /// Labels and scores for one logits row.
+    pub fn classification(&self, logits: &[f32]) -> Classification {
+        Classification::from_logits(logits, &self.config.id2label, self.config.function)
+    }
+
+    /// Tokenizes `texts`, runs them as one padded batch and classifies each.
+    ///
+    /// Errors: as [`Model::tokenize`] and [`Model::logits`].
+    pub fn classify(&self, texts: &[&str]) -> Result<Vec<Classification>> {
+        let encoded = texts
+            .iter()
+            .map(|t| self.tokenize(t))
+            .collect::<Result<Vec<_>>>()?;
+        let refs: Vec<&Encoded> = encoded.iter().collect();
+        Ok(self
+            .logits(&refs)?
+            .iter()
+            .map(|row| self.classification(row))
+            .collect())
+    }
+}

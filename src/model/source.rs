@@ -1,0 +1,307 @@
+//! Where a model's files come from: a local Hugging Face directory or a Hub repository
+//! (`org/name[@revision]`), resolved to paths on disk through the standard HF cache.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::error::{ModelError, Result};
+
+/// The file names a sequence classifier needs, in HF layout.
+pub const CONFIG_FILE: &str = "config.json";
+/// The fast-tokenizer file.
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+/// Preferred weights file.
+pub const SAFETENSORS_FILE: &str = "model.safetensors";
+/// Legacy PyTorch pickle weights, read when no safetensors file exists.
+pub const PTH_FILE: &str = "pytorch_model.bin";
+
+/// A model source as written in the manifest or on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelSource {
+    /// A directory holding `config.json`, `tokenizer.json` and the weights.
+    Local(PathBuf),
+    /// A Hugging Face Hub repository, optionally pinned to a revision (branch, tag, sha).
+    Hub {
+        /// Repository id, e.g. `distilbert/distilbert-base-uncased-finetuned-sst-2-english`.
+        id: String,
+        /// Revision; `None` means `main`.
+        revision: Option<String>,
+    },
+}
+
+impl ModelSource {
+    /// Parses a source: strings starting with `/`, `.` or `~`, or naming an existing
+    /// directory, are local; anything else is a Hub id with an optional `@revision`.
+    ///
+    /// Errors: [`ModelError::InvalidSource`] for an empty string or a malformed Hub id.
+    pub fn parse(s: &str) -> Result<Self> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err(ModelError::InvalidSource(s.to_string()));
+        }
+        if s.starts_with(['/', '.', '~']) || Path::new(s).is_dir() {
+            let expanded = match s.strip_prefix("~/") {
+                Some(rest) => std::env::var_os("HOME")
+                    .map(PathBuf::from)
+                    .unwrap_or_default()
+                    .join(rest),
+                None => PathBuf::from(s),
+            };
+            return Ok(Self::Local(expanded));
+        }
+        let (id, revision) = match s.split_once('@') {
+            Some((id, rev)) if !rev.is_empty() => (id, Some(rev.to_string())),
+            Some(_) => return Err(ModelError::InvalidSource(s.to_string())),
+            None => (s, None),
+        };
+        let valid = id.split('/').count() <= 2
+            && id.split('/').all(|part| {
+                !part.is_empty()
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            });
+        if !valid {
+            return Err(ModelError::InvalidSource(s.to_string()));
+        }
+        Ok(Self::Hub {
+            id: id.to_string(),
+            revision,
+        })
+    }
+}
+
+impl fmt::Display for ModelSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Local(path) => write!(f, "{}", path.display()),
+            Self::Hub {
+                id,
+                revision: Some(rev),
+            } => write!(f, "{id}@{rev}"),
+            Self::Hub { id, revision: None } => write!(f, "{id}"),
+        }
+    }
+}
+
+/// The weights file of a checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Weights {
+    /// `model.safetensors`, memory-mapped.
+    Safetensors(PathBuf),
+    /// `pytorch_model.bin` (a PyTorch zip pickle).
+    Pth(PathBuf),
+}
+
+impl Weights {
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::Safetensors(p) | Self::Pth(p) => p,
+        }
+    }
+}
+
+/// A model resolved to files on disk.
+#[derive(Debug, Clone)]
+pub struct ModelFiles {
+    /// `config.json`.
+    pub config: PathBuf,
+    /// `tokenizer.json`.
+    pub tokenizer: PathBuf,
+    /// The weights.
+    pub weights: Weights,
+    /// The resolved revision: the Hub commit sha, or `None` for a local directory.
+    pub revision: Option<String>,
+}
+
+impl ModelFiles {
+    /// Finds the files of a local model directory.
+    ///
+    /// Errors: [`ModelError::MissingFile`] when `config.json`, `tokenizer.json` or both
+    /// weights files are absent.
+    pub fn from_dir(dir: &Path) -> Result<Self> {
+        let need = |file: &str| {
+            let path = dir.join(file);
+            if path.is_file() {
+                Ok(path)
+            } else {
+                Err(ModelError::MissingFile {
+                    dir: dir.to_path_buf(),
+                    file: file.to_string(),
+                })
+            }
+        };
+        let weights = match need(SAFETENSORS_FILE) {
+            Ok(p) => Weights::Safetensors(p),
+            Err(_) => Weights::Pth(need(PTH_FILE).map_err(|_| ModelError::MissingFile {
+                dir: dir.to_path_buf(),
+                file: format!("{SAFETENSORS_FILE} or {PTH_FILE}"),
+            })?),
+        };
+        Ok(Self {
+            config: need(CONFIG_FILE)?,
+            tokenizer: need(TOKENIZER_FILE)?,
+            weights,
+            revision: None,
+        })
+    }
+
+    /// A stable identity of what would be loaded: the model name, its source, the
+    /// resolved revision and the weights file's size and modification time (ns).
+    /// 16 hex digits. Prediction-cache keys carry it, so different weights under the
+    /// same name never share cached results.
+    ///
+    /// Errors: [`ModelError::Io`] when the weights file cannot be stat'ed.
+    pub fn fingerprint(&self, name: &str, source: &ModelSource) -> Result<String> {
+        let path = self.weights.path();
+        let meta = std::fs::metadata(path).map_err(|source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        let mut hasher = Sha256::new();
+        for part in [
+            name.to_string(),
+            source.to_string(),
+            self.revision.clone().unwrap_or_default(),
+            path.display().to_string(),
+            meta.len().to_string(),
+            mtime_ns.to_string(),
+        ] {
+            hasher.update(part.as_bytes());
+            hasher.update([0u8]);
+        }
+        let digest = hasher.finalize();
+        Ok(digest[..8].iter().map(|b| format!("{b:02x}")).collect())
+    }
+}
+
+/// Resolves a source to files on disk. A Hub source is read from the HF cache
+/// (`HF_HOME`) when every file is already there, with no network; otherwise the
+/// missing files are downloaded (token from `HF_TOKEN` or the cache's token file).
+///
+/// Blocking (file system and network): call it from a blocking thread.
+///
+/// Errors: [`ModelError::MissingFile`] for an incomplete directory,
+/// [`ModelError::Hub`] when a download fails.
+pub fn resolve(source: &ModelSource, progress: bool) -> Result<ModelFiles> {
+    match source {
+        ModelSource::Local(dir) => ModelFiles::from_dir(dir),
+        ModelSource::Hub { id, revision } => resolve_hub(id, revision.as_deref(), progress),
+    }
+}
+
+fn resolve_hub(id: &str, revision: Option<&str>, progress: bool) -> Result<ModelFiles> {
+    use hf_hub::{Cache, Repo, RepoType};
+    let repo = Repo::with_revision(
+        id.to_string(),
+        RepoType::Model,
+        revision.unwrap_or("main").to_string(),
+    );
+    let cache = Cache::from_env();
+    let cached = cache.repo(repo.clone());
+    let cached_weights = cached
+        .get(SAFETENSORS_FILE)
+        .map(Weights::Safetensors)
+        .or_else(|| cached.get(PTH_FILE).map(Weights::Pth));
+    if let (Some(config), Some(tokenizer), Some(weights)) = (
+        cached.get(CONFIG_FILE),
+        cached.get(TOKENIZER_FILE),
+        cached_weights,
+    ) {
+        let revision = snapshot_revision(&config);
+        return Ok(ModelFiles {
+            config,
+            tokenizer,
+            weights,
+            revision,
+        });
+    }
+
+    let token = std::env::var("HF_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .or_else(|| cache.token());
+    let api = hf_hub::api::sync::ApiBuilder::from_env()
+        .with_progress(progress)
+        .with_token(token)
+        .build()
+        .map_err(|e| ModelError::Hub(e.to_string()))?;
+    let remote = api.repo(repo);
+    let get = |file: &str| {
+        remote
+            .get(file)
+            .map_err(|e| ModelError::Hub(format!("{id}: {file}: {e}")))
+    };
+    let config = get(CONFIG_FILE)?;
+    let tokenizer = get(TOKENIZER_FILE)?;
+    let weights = match get(SAFETENSORS_FILE) {
+        Ok(p) => Weights::Safetensors(p),
+        Err(first) => Weights::Pth(get(PTH_FILE).map_err(|_| first)?),
+    };
+    let revision = snapshot_revision(&config);
+    Ok(ModelFiles {
+        config,
+        tokenizer,
+        weights,
+        revision,
+    })
+}
+
+/// The commit sha of an HF cache path `.../snapshots/<sha>/file`.
+fn snapshot_revision(file: &Path) -> Option<String> {
+    let snapshot = file.parent()?;
+    (snapshot.parent()?.file_name()? == "snapshots")
+        .then(|| snapshot.file_name()?.to_str().map(String::from))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_hub_ids_with_and_without_revision() {
+        assert_eq!(
+            ModelSource::parse("org/name@v1.0").unwrap(),
+            ModelSource::Hub {
+                id: "org/name".into(),
+                revision: Some("v1.0".into())
+            }
+        );
+        assert_eq!(
+            ModelSource::parse("org/name").unwrap(),
+            ModelSource::Hub {
+                id: "org/name".into(),
+                revision: None
+            }
+        );
+        assert_eq!(
+            ModelSource::parse("./some/dir").unwrap(),
+            ModelSource::Local("./some/dir".into())
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_sources() {
+        for bad in ["", "a/b/c", "org/name@", "org/na me", "http://x/y"] {
+            assert!(
+                ModelSource::parse(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
+        }
+    }
+
+    #[test]
+    fn reads_the_revision_from_a_snapshot_path() {
+        let p = Path::new("/c/models--o--n/snapshots/abc123/config.json");
+        assert_eq!(snapshot_revision(p).as_deref(), Some("abc123"));
+        assert_eq!(snapshot_revision(Path::new("/x/config.json")), None);
+    }
+}

@@ -1,0 +1,105 @@
+//! Assembles the server from a [`ServerConfig`]: device, registry, cache, service,
+//! preload, router, and a graceful shutdown.
+
+use std::sync::Arc;
+
+use crate::config::ServerConfig;
+use crate::http::{router, AppState};
+use crate::model::ModelError;
+use crate::registry::{Registry, RegistryError};
+use crate::service::Service;
+
+/// Why the server could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The device could not be opened.
+    #[error(transparent)]
+    Device(#[from] ModelError),
+    /// The catalog is inconsistent (e.g. the default names no model).
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+/// A configured, not yet serving, server.
+pub struct App {
+    /// The request path (also usable without HTTP).
+    pub service: Service,
+    config: ServerConfig,
+}
+
+impl App {
+    /// Opens the device and builds the registry and the cache. Loads nothing yet.
+    ///
+    /// Errors: [`StartError`].
+    pub fn new(config: ServerConfig) -> Result<Self, StartError> {
+        let device = config.device.open()?;
+        let registry = Registry::new(
+            config.catalog.models.clone(),
+            &config.catalog.default,
+            device,
+            config.batch.clone(),
+        )?;
+        let cache = crate::cache::PredictionCache::new(config.cache.clone());
+        Ok(Self {
+            service: Service { registry, cache },
+            config,
+        })
+    }
+
+    /// Starts loading the preload models in the background, one after another (so
+    /// peak memory is one load at a time). `/health` turns 200 when all are loaded.
+    pub fn spawn_preload(&self) -> tokio::task::JoinHandle<()> {
+        let registry = self.service.registry.clone();
+        let names = self.config.preload.clone();
+        tokio::spawn(async move {
+            for name in names {
+                // Failures are recorded in the registry and logged there.
+                let _ = registry.load(&name).await;
+            }
+        })
+    }
+
+    /// The axum router serving this app.
+    pub fn router(&self) -> axum::Router {
+        router(AppState {
+            service: self.service.clone(),
+            limits: Arc::new(self.config.limits.clone()),
+            preload: Arc::new(self.config.preload.clone()),
+            metrics: crate::telemetry::prometheus(),
+        })
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then stops accepting and lets
+    /// in-flight requests finish.
+    ///
+    /// Errors: the listener failed.
+    pub async fn serve(
+        &self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = terminate => {} }
+    tracing::info!("shutdown signal received; draining in-flight requests");
+}

@@ -1,0 +1,117 @@
+//! Numerical parity with transformers: token ids equal and logits within 1e-4 for every
+//! row of every reference file, one by one and in padded batches.
+
+mod common;
+
+use candle_core::Device;
+use sentiserve::model::{Encoded, Model, ModelFiles};
+
+const TOLERANCE: f32 = 1e-4;
+
+fn assert_close(got: &[f32], want: &[f32], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= TOLERANCE,
+            "{what}[{i}]: got {g}, want {w} (all: {got:?} vs {want:?})"
+        );
+    }
+}
+
+fn check_parity(dir: &std::path::Path, reference: &std::path::Path) {
+    let model = Model::load(&ModelFiles::from_dir(dir).unwrap(), &Device::Cpu).unwrap();
+    let rows = common::references(reference);
+    assert!(
+        rows.len() >= 10,
+        "{}: too few reference rows",
+        reference.display()
+    );
+    let mut encoded: Vec<Encoded> = Vec::new();
+    let mut single: Vec<Vec<f32>> = Vec::new();
+    for row in &rows {
+        let what = format!("{} / {:.40?}", dir.display(), row.text);
+        let enc = model.tokenize(&row.text).unwrap();
+        assert_eq!(enc.ids, row.input_ids, "{what}: token ids");
+        assert_eq!(enc.truncated, row.truncated, "{what}: truncated flag");
+        let logits = model.logits(&[&enc]).unwrap().remove(0);
+        assert_close(&logits, &row.logits, &format!("{what}: logits"));
+        let classification = model.classification(&logits);
+        assert_eq!(classification.scores.len(), row.scores.len());
+        for s in &classification.scores {
+            let want = row.scores[&s.label];
+            assert!(
+                (s.score - want).abs() <= TOLERANCE,
+                "{what}: score of {}: {} vs {want}",
+                s.label,
+                s.score
+            );
+        }
+        encoded.push(enc);
+        single.push(logits);
+    }
+    // Padded batches (mixed lengths, the longest text among short ones) agree with
+    // one-by-one runs.
+    for (chunk_index, chunk) in encoded.chunks(8).enumerate() {
+        let refs: Vec<&Encoded> = chunk.iter().collect();
+        let batched = model.logits(&refs).unwrap();
+        for (i, row) in batched.iter().enumerate() {
+            let index = chunk_index * 8 + i;
+            assert_close(
+                row,
+                &single[index],
+                &format!("{}: batch row {index}", dir.display()),
+            );
+        }
+    }
+}
+
+#[test]
+fn tiny_distilbert_matches_transformers() {
+    check_parity(
+        &common::tiny_dir("distilbert"),
+        &common::tiny_dir("distilbert").join("reference.jsonl"),
+    );
+}
+
+#[test]
+fn tiny_bert_matches_transformers() {
+    check_parity(
+        &common::tiny_dir("bert"),
+        &common::tiny_dir("bert").join("reference.jsonl"),
+    );
+}
+
+#[test]
+fn tiny_bert_multilabel_uses_sigmoid_and_matches_transformers() {
+    let dir = common::tiny_dir("bert-multilabel");
+    let model = Model::load(&ModelFiles::from_dir(&dir).unwrap(), &Device::Cpu).unwrap();
+    assert_eq!(
+        model.config().function,
+        sentiserve::model::ScoreFunction::Sigmoid
+    );
+    check_parity(&dir, &dir.join("reference.jsonl"));
+}
+
+#[test]
+fn tiny_roberta_matches_transformers() {
+    check_parity(
+        &common::tiny_dir("roberta"),
+        &common::tiny_dir("roberta").join("reference.jsonl"),
+    );
+}
+
+#[test]
+fn tiny_xlm_roberta_matches_transformers() {
+    check_parity(
+        &common::tiny_dir("xlm-roberta"),
+        &common::tiny_dir("xlm-roberta").join("reference.jsonl"),
+    );
+}
+
+#[test]
+fn minilm_sentiment_matches_transformers() {
+    check_parity(
+        &common::minilm_dir(),
+        &common::shared().join("fixtures/minilm-l6-sentiment.reference.jsonl"),
+    );
+}
