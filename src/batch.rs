@@ -36,12 +36,7 @@ pub struct BatchConfig {
 
 impl Default for BatchConfig {
     fn default() -> Self {
-        Self {
-            max_batch_size: 32,
-            max_batch_tokens: 8192,
-            max_wait: Duration::ZERO,
-            queue_capacity: 4096,
-        }
+        Self { max_batch_size: 32, max_batch_tokens: 8192, max_wait: Duration::ZERO, queue_capacity: 4096 }
     }
 }
 
@@ -79,9 +74,7 @@ impl Batcher {
         let capacity = config.queue_capacity.max(1);
         let (tx, rx) = mpsc::sync_channel::<Job>(capacity);
         let label = name.to_string();
-        std::thread::Builder::new()
-            .name(format!("infer-{name}"))
-            .spawn(move || run(rx, &model, &config, &label))?;
+        std::thread::Builder::new().name(format!("infer-{name}")).spawn(move || run(rx, &model, &config, &label))?;
         Ok(Self { tx, capacity })
     }
 
@@ -146,11 +139,7 @@ fn split(items: Vec<(Encoded, Job)>, config: &BatchConfig) -> Vec<Vec<(Encoded, 
     let mut batches = Vec::new();
     let mut current: Vec<(Encoded, Job)> = Vec::new();
     for item in items {
-        let longest = item
-            .0
-            .ids
-            .len()
-            .max(current.last().map_or(0, |(e, _)| e.ids.len()));
+        let longest = item.0.ids.len().max(current.last().map_or(0, |(e, _)| e.ids.len()));
         let fits = current.len() < config.max_batch_size.max(1)
             && longest * (current.len() + 1) <= config.max_batch_tokens.max(longest);
         if !fits && !current.is_empty() {
@@ -168,14 +157,9 @@ fn run_batch(model: &Model, batch: Vec<(Encoded, Job)>, name: &str) {
     let started = Instant::now();
     let refs: Vec<&Encoded> = batch.iter().map(|(e, _)| e).collect();
     // A panic inside the tensor library must not kill the thread and strand the queue.
-    let result =
-        std::panic::catch_unwind(AssertUnwindSafe(|| model.logits(&refs))).unwrap_or_else(|_| {
-            Err(crate::model::ModelError::Tokenizer(
-                "panic in the forward pass".into(),
-            ))
-        });
-    metrics::histogram!("sentiserve_batch_size", "model" => name.to_string())
-        .record(batch.len() as f64);
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| model.logits(&refs)))
+        .unwrap_or_else(|_| Err(crate::model::ModelError::Tokenizer("panic in the forward pass".into())));
+    metrics::histogram!("sentiserve_batch_size", "model" => name.to_string()).record(batch.len() as f64);
     metrics::histogram!("sentiserve_batch_seconds", "model" => name.to_string())
         .record(started.elapsed().as_secs_f64());
     match result {

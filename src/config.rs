@@ -29,9 +29,7 @@ pub enum ConfigError {
         message: String,
     },
     /// A `--model` value is malformed.
-    #[error(
-        "--model `{0}`: expected NAME=SOURCE with NAME made of letters, digits, '-', '_' or '.'"
-    )]
+    #[error("--model `{0}`: expected NAME=SOURCE with NAME made of letters, digits, '-', '_' or '.'")]
     ModelArg(String),
     /// A model source does not parse.
     #[error("model `{name}`: {source}")]
@@ -62,19 +60,10 @@ pub struct ModelArgs {
     pub models_file: Option<PathBuf>,
     /// Add or override a named model: NAME=SOURCE, where SOURCE is a local directory or
     /// a Hub id org/name[@revision]. Repeatable; comma-separated in the environment.
-    #[arg(
-        long = "model",
-        env = "SENTISERVE_MODEL",
-        value_name = "NAME=SOURCE",
-        value_delimiter = ','
-    )]
+    #[arg(long = "model", env = "SENTISERVE_MODEL", value_name = "NAME=SOURCE", value_delimiter = ',')]
     pub models: Vec<String>,
     /// The model used when a request names none.
-    #[arg(
-        long = "default",
-        env = "SENTISERVE_DEFAULT_MODEL",
-        value_name = "NAME"
-    )]
+    #[arg(long = "default", env = "SENTISERVE_DEFAULT_MODEL", value_name = "NAME")]
     pub default_model: Option<String>,
     /// Device: auto, cpu, cuda, cuda:N or metal (cuda/metal need the Cargo feature).
     #[arg(long, env = "SENTISERVE_DEVICE", default_value = "cpu")]
@@ -105,10 +94,7 @@ struct ManifestEntry {
 }
 
 fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
 impl ModelArgs {
@@ -118,93 +104,56 @@ impl ModelArgs {
     /// source, or a default that names no model.
     pub fn catalog(&self) -> Result<Catalog, ConfigError> {
         let (text, origin, base) = match &self.models_file {
-            Some(path) => (
-                read_manifest(path)?,
-                path.display().to_string(),
-                path.parent().map(Path::to_path_buf),
-            ),
+            Some(path) => (read_manifest(path)?, path.display().to_string(), path.parent().map(Path::to_path_buf)),
             None if Path::new(DEFAULT_MANIFEST_PATH).is_file() => {
                 let path = Path::new(DEFAULT_MANIFEST_PATH);
-                (
-                    read_manifest(path)?,
-                    DEFAULT_MANIFEST_PATH.to_string(),
-                    path.parent().map(Path::to_path_buf),
-                )
+                (read_manifest(path)?, DEFAULT_MANIFEST_PATH.to_string(), path.parent().map(Path::to_path_buf))
             }
-            None => (
-                EMBEDDED_MANIFEST.to_string(),
-                "(built-in)".to_string(),
-                None,
-            ),
+            None => (EMBEDDED_MANIFEST.to_string(), "(built-in)".to_string(), None),
         };
-        let manifest: Manifest = toml::from_str(&text).map_err(|e| ConfigError::Manifest {
-            path: origin.clone(),
-            message: e.to_string(),
-        })?;
+        let manifest: Manifest = toml::from_str(&text)
+            .map_err(|e| ConfigError::Manifest { path: origin.clone(), message: e.to_string() })?;
         let mut sources: BTreeMap<String, ModelSource> = BTreeMap::new();
         for (name, entry) in manifest.models {
             if !valid_name(&name) {
-                return Err(ConfigError::Manifest {
-                    path: origin,
-                    message: format!("invalid model name `{name}`"),
-                });
+                return Err(ConfigError::Manifest { path: origin, message: format!("invalid model name `{name}`") });
             }
             let relative = entry.source.starts_with("./") || entry.source.starts_with("../");
             let raw = match (&base, relative) {
                 (Some(base), true) => base.join(&entry.source).display().to_string(),
                 _ => entry.source.clone(),
             };
-            let source = ModelSource::parse(&raw).map_err(|source| ConfigError::Source {
-                name: name.clone(),
-                source,
-            })?;
+            let source =
+                ModelSource::parse(&raw).map_err(|source| ConfigError::Source { name: name.clone(), source })?;
             sources.insert(name, source);
         }
         for arg in &self.models {
-            let (name, raw) = arg
-                .split_once('=')
-                .ok_or_else(|| ConfigError::ModelArg(arg.clone()))?;
+            let (name, raw) = arg.split_once('=').ok_or_else(|| ConfigError::ModelArg(arg.clone()))?;
             let name = name.trim();
             if !valid_name(name) {
                 return Err(ConfigError::ModelArg(arg.clone()));
             }
-            let source = ModelSource::parse(raw).map_err(|source| ConfigError::Source {
-                name: name.into(),
-                source,
-            })?;
+            let source = ModelSource::parse(raw).map_err(|source| ConfigError::Source { name: name.into(), source })?;
             sources.insert(name.to_string(), source);
         }
         let default = self
             .default_model
             .clone()
             .or(manifest.default)
-            .or_else(|| {
-                (sources.len() == 1)
-                    .then(|| sources.keys().next().cloned())
-                    .flatten()
-            })
+            .or_else(|| (sources.len() == 1).then(|| sources.keys().next().cloned()).flatten())
             .unwrap_or_else(|| "sentiment".to_string());
         let known = sources.keys().cloned().collect::<Vec<_>>().join(", ");
         if !sources.contains_key(&default) {
-            return Err(ConfigError::UnknownName {
-                what: "default model",
-                name: default,
-                known,
-            });
+            return Err(ConfigError::UnknownName { what: "default model", name: default, known });
         }
-        let models = sources
-            .into_iter()
-            .map(|(name, source)| ModelSpec { name, source })
-            .collect();
+        let models = sources.into_iter().map(|(name, source)| ModelSpec { name, source }).collect();
         Ok(Catalog { models, default })
     }
 }
 
 fn read_manifest(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|e| ConfigError::Manifest {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })
+    std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::Manifest { path: path.display().to_string(), message: e.to_string() })
 }
 
 /// Request limits of the HTTP API.
@@ -218,10 +167,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            max_body_bytes: 2 * 1024 * 1024,
-            max_texts: 1024,
-        }
+        Self { max_body_bytes: 2 * 1024 * 1024, max_texts: 1024 }
     }
 }
 
@@ -322,25 +268,12 @@ impl ServeArgs {
         let preload = match self.preload.as_slice() {
             [] => vec![catalog.default.clone()],
             [none] if none == "none" => Vec::new(),
-            names => names
-                .iter()
-                .map(|n| n.trim().to_string())
-                .filter(|n| !n.is_empty())
-                .collect(),
+            names => names.iter().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect(),
         };
         for name in &preload {
             if !catalog.models.iter().any(|m| &m.name == name) {
-                let known = catalog
-                    .models
-                    .iter()
-                    .map(|m| m.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                return Err(ConfigError::UnknownName {
-                    what: "preload model",
-                    name: name.clone(),
-                    known,
-                });
+                let known = catalog.models.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", ");
+                return Err(ConfigError::UnknownName { what: "preload model", name: name.clone(), known });
             }
         }
         let secs = |s: Option<u64>| s.filter(|&s| s > 0).map(Duration::from_secs);
@@ -359,10 +292,7 @@ impl ServeArgs {
                 max_wait: Duration::from_micros(self.batch_wait_us),
                 queue_capacity: self.queue_capacity.max(1),
             },
-            limits: Limits {
-                max_body_bytes: self.max_body_bytes,
-                max_texts: self.max_texts.max(1),
-            },
+            limits: Limits { max_body_bytes: self.max_body_bytes, max_texts: self.max_texts.max(1) },
         })
     }
 }
@@ -384,10 +314,7 @@ mod tests {
     fn built_in_manifest_defaults_to_the_sst2_distilbert() {
         let manifest: Manifest = toml::from_str(EMBEDDED_MANIFEST).unwrap();
         assert_eq!(manifest.default.as_deref(), Some("sentiment"));
-        assert_eq!(
-            manifest.models["sentiment"].source,
-            "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
-        );
+        assert_eq!(manifest.models["sentiment"].source, "distilbert/distilbert-base-uncased-finetuned-sst-2-english");
     }
 
     #[test]
@@ -395,25 +322,13 @@ mod tests {
         let catalog = args(&["mini=/tmp/m"], Some("mini")).catalog().unwrap();
         assert_eq!(catalog.default, "mini");
         assert!(catalog.models.iter().any(|m| m.name == "sentiment"));
-        assert!(catalog
-            .models
-            .iter()
-            .any(|m| m.name == "mini" && m.source == ModelSource::Local("/tmp/m".into())));
+        assert!(catalog.models.iter().any(|m| m.name == "mini" && m.source == ModelSource::Local("/tmp/m".into())));
     }
 
     #[test]
     fn bad_model_args_and_defaults_are_rejected() {
-        assert!(matches!(
-            args(&["nosource"], None).catalog(),
-            Err(ConfigError::ModelArg(_))
-        ));
-        assert!(matches!(
-            args(&["bad name=/x"], None).catalog(),
-            Err(ConfigError::ModelArg(_))
-        ));
-        assert!(matches!(
-            args(&[], Some("nope")).catalog(),
-            Err(ConfigError::UnknownName { .. })
-        ));
+        assert!(matches!(args(&["nosource"], None).catalog(), Err(ConfigError::ModelArg(_))));
+        assert!(matches!(args(&["bad name=/x"], None).catalog(), Err(ConfigError::ModelArg(_))));
+        assert!(matches!(args(&[], Some("nope")).catalog(), Err(ConfigError::UnknownName { .. })));
     }
 }

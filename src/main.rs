@@ -46,9 +46,7 @@ struct DownloadArgs {
 fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -86,13 +84,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.config()?;
     let app = App::new(config)?;
     let address = format!("{}:{}", args.host, args.port);
-    let listener = tokio::net::TcpListener::bind(&address)
-        .await
-        .with_context(|| format!("cannot bind {address}"))?;
+    let listener = tokio::net::TcpListener::bind(&address).await.with_context(|| format!("cannot bind {address}"))?;
     tracing::info!(address = %listener.local_addr()?, "listening");
     app.spawn_preload();
-    app.serve(listener, sentiserve::server::shutdown_signal())
-        .await?;
+    app.serve(listener, sentiserve::server::shutdown_signal()).await?;
     Ok(())
 }
 
@@ -116,10 +111,7 @@ async fn analyze(mut args: AnalyzeArgs) -> anyhow::Result<()> {
     config.device = args.models.device;
     config.preload.clear();
     let app = App::new(config)?;
-    let analysis = app
-        .service
-        .analyze(selected.as_deref(), &args.texts)
-        .await?;
+    let analysis = app.service.analyze(selected.as_deref(), &args.texts).await?;
     println!("{}", serde_json::to_string_pretty(&analysis)?);
     Ok(())
 }
@@ -133,19 +125,11 @@ async fn download(args: DownloadArgs) -> anyhow::Result<()> {
     };
     let files = tokio::task::spawn_blocking(move || source::resolve(&source, true)).await??;
     let mut total = 0u64;
-    for path in [
-        &files.config,
-        &files.tokenizer,
-        &files.weights.path().to_path_buf(),
-    ] {
+    for path in [&files.config, &files.tokenizer, &files.weights.path().to_path_buf()] {
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         total += size;
         println!("{:>12}  {}", size, path.display());
     }
-    println!(
-        "{:>12}  total bytes (revision {})",
-        total,
-        files.revision.as_deref().unwrap_or("local")
-    );
+    println!("{:>12}  total bytes (revision {})", total, files.revision.as_deref().unwrap_or("local"));
     Ok(())
 }

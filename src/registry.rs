@@ -163,14 +163,7 @@ impl Registry {
                 (spec.name, slot)
             })
             .collect();
-        let registry = Self {
-            shared: Arc::new(Shared {
-                slots,
-                default: default.to_string(),
-                device,
-                batch,
-            }),
-        };
+        let registry = Self { shared: Arc::new(Shared { slots, default: default.to_string(), device, batch }) };
         registry.slot(default)?;
         Ok(registry)
     }
@@ -189,10 +182,7 @@ impl Registry {
         self.shared
             .slots
             .get(name)
-            .ok_or_else(|| RegistryError::UnknownModel {
-                name: name.to_string(),
-                known: self.names().join(", "),
-            })
+            .ok_or_else(|| RegistryError::UnknownModel { name: name.to_string(), known: self.names().join(", ") })
     }
 
     /// The model, loading it first if it is not in memory. A model whose last load
@@ -204,10 +194,7 @@ impl Registry {
         match &*slot.state.lock().unwrap_or_else(|p| p.into_inner()) {
             SlotState::Loaded(model) => return Ok(Arc::clone(model)),
             SlotState::Failed(reason) => {
-                return Err(RegistryError::LoadFailed {
-                    name: name.to_string(),
-                    reason: reason.clone(),
-                })
+                return Err(RegistryError::LoadFailed { name: name.to_string(), reason: reason.clone() })
             }
             SlotState::Unloaded | SlotState::Loading => {}
         }
@@ -223,11 +210,7 @@ impl Registry {
         self.load_slot(slot, true).await
     }
 
-    async fn load_slot(
-        &self,
-        slot: &Slot,
-        retry_failed: bool,
-    ) -> Result<Arc<LoadedModel>, RegistryError> {
+    async fn load_slot(&self, slot: &Slot, retry_failed: bool) -> Result<Arc<LoadedModel>, RegistryError> {
         let _transition = slot.transition.lock().await;
         let name = slot.spec.name.clone();
         {
@@ -235,21 +218,14 @@ impl Registry {
             match &*state {
                 SlotState::Loaded(model) => return Ok(Arc::clone(model)),
                 SlotState::Failed(reason) if !retry_failed => {
-                    return Err(RegistryError::LoadFailed {
-                        name,
-                        reason: reason.clone(),
-                    })
+                    return Err(RegistryError::LoadFailed { name, reason: reason.clone() })
                 }
                 _ => *state = SlotState::Loading,
             }
         }
         slot.loads.fetch_add(1, Ordering::SeqCst);
         tracing::info!(model = %name, source = %slot.spec.source, "loading model");
-        let (spec, device, batch) = (
-            slot.spec.clone(),
-            self.shared.device.clone(),
-            self.shared.batch.clone(),
-        );
+        let (spec, device, batch) = (slot.spec.clone(), self.shared.device.clone(), self.shared.batch.clone());
         let outcome = tokio::task::spawn_blocking(move || load_model(&spec, &device, batch))
             .await
             .unwrap_or_else(|e| Err(format!("load task failed: {e}")));
@@ -285,10 +261,8 @@ impl Registry {
     pub async fn unload(&self, name: &str) -> Result<bool, RegistryError> {
         let slot = self.slot(name)?;
         let _transition = slot.transition.lock().await;
-        let previous = std::mem::replace(
-            &mut *slot.state.lock().unwrap_or_else(|p| p.into_inner()),
-            SlotState::Unloaded,
-        );
+        let previous =
+            std::mem::replace(&mut *slot.state.lock().unwrap_or_else(|p| p.into_inner()), SlotState::Unloaded);
         let was_loaded = matches!(previous, SlotState::Loaded(_));
         if was_loaded {
             tracing::info!(model = name, "model unloaded");
@@ -300,13 +274,7 @@ impl Registry {
     ///
     /// Errors: [`RegistryError::UnknownModel`].
     pub fn state(&self, name: &str) -> Result<ModelState, RegistryError> {
-        Ok(state_of(
-            &self
-                .slot(name)?
-                .state
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()),
-        ))
+        Ok(state_of(&self.slot(name)?.state.lock().unwrap_or_else(|p| p.into_inner())))
     }
 
     /// The status of one model.
@@ -351,11 +319,7 @@ impl Registry {
 
     /// The status of every model, sorted by name.
     pub fn statuses(&self) -> Vec<ModelStatus> {
-        self.shared
-            .slots
-            .keys()
-            .filter_map(|name| self.status(name).ok())
-            .collect()
+        self.shared.slots.keys().filter_map(|name| self.status(name).ok()).collect()
     }
 }
 
@@ -369,22 +333,14 @@ fn state_of(state: &SlotState) -> ModelState {
 }
 
 /// Resolves, loads and starts the batcher of one model (blocking).
-fn load_model(
-    spec: &ModelSpec,
-    device: &Device,
-    batch: BatchConfig,
-) -> Result<LoadedModel, String> {
+fn load_model(spec: &ModelSpec, device: &Device, batch: BatchConfig) -> Result<LoadedModel, String> {
     let started = Instant::now();
     let inner = || -> Result<LoadedModel, ModelError> {
         let files = source::resolve(&spec.source, false)?;
         let fingerprint = files.fingerprint(&spec.name, &spec.source)?;
         let model = Arc::new(Model::load(&files, device)?);
-        let batcher = Batcher::spawn(&spec.name, Arc::clone(&model), batch).map_err(|source| {
-            ModelError::Io {
-                path: "inference thread".into(),
-                source,
-            }
-        })?;
+        let batcher = Batcher::spawn(&spec.name, Arc::clone(&model), batch)
+            .map_err(|source| ModelError::Io { path: "inference thread".into(), source })?;
         Ok(LoadedModel {
             name: Arc::from(spec.name.as_str()),
             model,

@@ -33,17 +33,10 @@ impl App {
     /// Errors: [`StartError`].
     pub fn new(config: ServerConfig) -> Result<Self, StartError> {
         let device = config.device.open()?;
-        let registry = Registry::new(
-            config.catalog.models.clone(),
-            &config.catalog.default,
-            device,
-            config.batch.clone(),
-        )?;
+        let registry =
+            Registry::new(config.catalog.models.clone(), &config.catalog.default, device, config.batch.clone())?;
         let cache = crate::cache::PredictionCache::new(config.cache.clone());
-        Ok(Self {
-            service: Service { registry, cache },
-            config,
-        })
+        Ok(Self { service: Service { registry, cache }, config })
     }
 
     /// Starts loading the preload models in the background, one after another (so
@@ -78,9 +71,7 @@ impl App {
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(listener, self.router())
-            .with_graceful_shutdown(shutdown)
-            .await
+        axum::serve(listener, self.router()).with_graceful_shutdown(shutdown).await
     }
 }
 

@@ -73,11 +73,7 @@ impl Service {
     /// and identical concurrent misses across calls, run the model once.
     ///
     /// Errors: [`ServiceError`]; unknown model, failed load, full queue, inference.
-    pub async fn analyze(
-        &self,
-        model: Option<&str>,
-        texts: &[String],
-    ) -> Result<Analysis, ServiceError> {
+    pub async fn analyze(&self, model: Option<&str>, texts: &[String]) -> Result<Analysis, ServiceError> {
         let name = model.unwrap_or_else(|| self.registry.default_name());
         let loaded = self.registry.get(name).await?;
 
@@ -116,17 +112,9 @@ impl Service {
             .map(|i| {
                 let (logits, cached) = &outcomes[i];
                 let c = loaded.model.classification(logits);
-                TextResult {
-                    label: c.label,
-                    score: c.score,
-                    scores: c.scores,
-                    cached: *cached,
-                }
+                TextResult { label: c.label, score: c.score, scores: c.scores, cached: *cached }
             })
             .collect();
-        Ok(Analysis {
-            model: name.to_string(),
-            results,
-        })
+        Ok(Analysis { model: name.to_string(), results })
     }
 }

@@ -12,12 +12,7 @@ async fn minilm_server() -> TestServer {
 }
 
 fn labels(body: &Value) -> Vec<String> {
-    body["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["label"].as_str().unwrap().to_string())
-        .collect()
+    body["results"].as_array().unwrap().iter().map(|r| r["label"].as_str().unwrap().to_string()).collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -32,25 +27,13 @@ async fn real_sentences_get_correct_labels_and_full_scores() {
     let (status, body) = server.analyze(json!({ "texts": texts })).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["model"], "minilm");
-    assert_eq!(
-        labels(&body),
-        ["POSITIVE", "NEGATIVE", "POSITIVE", "NEGATIVE"]
-    );
+    assert_eq!(labels(&body), ["POSITIVE", "NEGATIVE", "POSITIVE", "NEGATIVE"]);
     for result in body["results"].as_array().unwrap() {
         let scores = result["scores"].as_array().unwrap();
         assert_eq!(scores.len(), 2);
-        let values: Vec<f64> = scores
-            .iter()
-            .map(|s| s["score"].as_f64().unwrap())
-            .collect();
-        assert!(
-            values[0] >= values[1],
-            "scores must be descending: {result}"
-        );
-        assert!(
-            (values.iter().sum::<f64>() - 1.0).abs() < 1e-4,
-            "softmax sums to 1: {result}"
-        );
+        let values: Vec<f64> = scores.iter().map(|s| s["score"].as_f64().unwrap()).collect();
+        assert!(values[0] >= values[1], "scores must be descending: {result}");
+        assert!((values.iter().sum::<f64>() - 1.0).abs() < 1e-4, "softmax sums to 1: {result}");
         assert_eq!(result["score"], scores[0]["score"]);
         assert_eq!(result["label"], scores[0]["label"]);
         assert_eq!(result["cached"], false);
@@ -65,9 +48,7 @@ async fn real_sentences_get_correct_labels_and_full_scores() {
 #[tokio::test(flavor = "multi_thread")]
 async fn duplicates_in_one_request_keep_input_order() {
     let server = minilm_server().await;
-    let (status, body) = server
-        .analyze(json!({ "texts": ["good movie", "awful movie", "good movie"] }))
-        .await;
+    let (status, body) = server.analyze(json!({ "texts": ["good movie", "awful movie", "good movie"] })).await;
     assert_eq!(status, 200, "{body}");
     let results = body["results"].as_array().unwrap();
     assert_eq!(results.len(), 3);
@@ -83,17 +64,11 @@ async fn accuracy_on_amazon_sentences_is_at_least_90_percent() {
     let mut correct = 0;
     for chunk in data.chunks(100) {
         let texts: Vec<&str> = chunk.iter().map(|d| d.text.as_str()).collect();
-        let (status, body) = server
-            .analyze(json!({ "texts": texts, "model": "minilm" }))
-            .await;
+        let (status, body) = server.analyze(json!({ "texts": texts, "model": "minilm" })).await;
         assert_eq!(status, 200, "{body}");
         let got = labels(&body);
         assert_eq!(got.len(), chunk.len());
-        correct += got
-            .iter()
-            .zip(chunk)
-            .filter(|(g, d)| g.as_str() == common::label_name(&d.label))
-            .count();
+        correct += got.iter().zip(chunk).filter(|(g, d)| g.as_str() == common::label_name(&d.label)).count();
     }
     let accuracy = correct as f64 / data.len() as f64;
     assert!(accuracy >= 0.90, "accuracy {accuracy}");
@@ -107,18 +82,12 @@ async fn repeat_hits_the_cache_and_clearing_empties_it() {
     let (_, second) = server.analyze(body.clone()).await;
     assert_eq!(first["results"][0]["cached"], false);
     assert_eq!(second["results"][0]["cached"], true);
-    assert_eq!(
-        first["results"][0]["scores"],
-        second["results"][0]["scores"]
-    );
+    assert_eq!(first["results"][0]["scores"], second["results"][0]["scores"]);
 
     let (status, stats) = server.get("/cache").await;
     assert_eq!(status, 200);
     assert_eq!(stats["entries"], 1);
-    assert_eq!(
-        (stats["hits"].as_u64(), stats["misses"].as_u64()),
-        (Some(1), Some(1))
-    );
+    assert_eq!((stats["hits"].as_u64(), stats["misses"].as_u64()), (Some(1), Some(1)));
     assert!(stats["bytes"].as_u64().unwrap() > 0);
     assert!(stats["capacity_bytes"].as_u64().unwrap() > 0);
     assert_eq!(stats["hit_rate"], 0.5);
@@ -149,8 +118,7 @@ async fn concurrent_first_requests_load_the_model_once() {
     cfg.preload.clear();
     let server = start(cfg).await;
     assert_eq!(server.model("minilm").await["state"], "unloaded");
-    let requests =
-        (0..12).map(|i| server.analyze(json!({ "text": format!("sentence number {i} is nice") })));
+    let requests = (0..12).map(|i| server.analyze(json!({ "text": format!("sentence number {i} is nice") })));
     for (status, body) in futures::future::join_all(requests).await {
         assert_eq!(status, 200, "{body}");
     }
@@ -176,24 +144,16 @@ async fn unload_then_the_next_request_reloads_and_keeps_valid_cache_entries() {
     assert_eq!(status, 200);
     // Same weights, same fingerprint: the entry is still valid.
     assert_eq!(again["results"][0]["cached"], true);
-    let (_, fresh) = server
-        .analyze(json!({ "text": "Something never seen before, rather dull." }))
-        .await;
+    let (_, fresh) = server.analyze(json!({ "text": "Something never seen before, rather dull." })).await;
     assert_eq!(fresh["results"][0]["cached"], false);
     let model = server.model("minilm").await;
-    assert_eq!(
-        (model["state"].as_str(), model["loads"].as_u64()),
-        (Some("loaded"), Some(2))
-    );
+    assert_eq!((model["state"].as_str(), model["loads"].as_u64()), (Some("loaded"), Some(2)));
 
     let (status, loaded) = server.post("/models/minilm/load").await;
     assert_eq!(status, 200);
     assert_eq!(loaded["loads"], 2, "loading a loaded model is a no-op");
     let (status, error) = server.post("/models/nope/load").await;
-    assert_eq!(
-        (status, error["error"]["type"].as_str()),
-        (404, Some("model_not_found"))
-    );
+    assert_eq!((status, error["error"]["type"].as_str()), (404, Some("model_not_found")));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -202,17 +162,11 @@ async fn a_failed_model_reports_why_and_does_not_stop_the_others() {
     std::fs::write(broken.path().join("config.json"), "{ not json").unwrap();
     std::fs::write(broken.path().join("tokenizer.json"), "{}").unwrap();
     std::fs::write(broken.path().join("model.safetensors"), "").unwrap();
-    let server = start(config(&[
-        ("minilm", common::minilm_dir()),
-        ("broken", broken.path().to_path_buf()),
-    ]))
-    .await;
+    let server = start(config(&[("minilm", common::minilm_dir()), ("broken", broken.path().to_path_buf())])).await;
     let health = server.wait_health(503).await;
     // Wait until the broken load has finished (state failed), then check both.
     for _ in 0..600 {
-        if server.model("broken").await["state"] == "failed"
-            && server.model("minilm").await["state"] == "loaded"
-        {
+        if server.model("broken").await["state"] == "failed" && server.model("minilm").await["state"] == "loaded" {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -220,26 +174,15 @@ async fn a_failed_model_reports_why_and_does_not_stop_the_others() {
     let _ = health;
     let broken_status = server.model("broken").await;
     assert_eq!(broken_status["state"], "failed");
-    assert!(
-        broken_status["error"]
-            .as_str()
-            .unwrap()
-            .contains("config.json"),
-        "{broken_status}"
-    );
+    assert!(broken_status["error"].as_str().unwrap().contains("config.json"), "{broken_status}");
     let (status, health) = server.get("/health").await;
     assert_eq!(status, 503);
     assert_eq!(health["status"], "unavailable");
 
-    let (status, body) = server
-        .analyze(json!({ "text": "hello", "model": "broken" }))
-        .await;
+    let (status, body) = server.analyze(json!({ "text": "hello", "model": "broken" })).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["type"], "model_unavailable");
-    assert!(body["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("config.json"));
+    assert!(body["error"]["message"].as_str().unwrap().contains("config.json"));
     let (status, body) = server.post("/models/broken/load").await;
     assert_eq!(status, 503, "{body}");
 
@@ -271,18 +214,9 @@ async fn reloaded_model_with_new_weights_never_serves_old_entries() {
     assert_eq!(status, 200);
 
     let (_, after) = server.analyze(body).await;
-    assert_ne!(
-        server.model("tiny").await["fingerprint"],
-        fingerprint_before
-    );
-    assert_eq!(
-        after["results"][0]["cached"], false,
-        "an entry of the old weights was served"
-    );
-    assert_ne!(
-        before["results"][0]["scores"],
-        after["results"][0]["scores"]
-    );
+    assert_ne!(server.model("tiny").await["fingerprint"], fingerprint_before);
+    assert_eq!(after["results"][0]["cached"], false, "an entry of the old weights was served");
+    assert_ne!(before["results"][0]["scores"], after["results"][0]["scores"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -307,58 +241,18 @@ async fn bad_input_gets_a_json_error_with_the_right_status() {
     let cases: Vec<(String, Option<&'static str>, u16, &str)> = vec![
         ("{\"text\": ".into(), json_ct, 400, "invalid_json"),
         ("not json at all".into(), json_ct, 400, "invalid_json"),
-        (
-            "{\"text\": \"hi\"}".into(),
-            None,
-            415,
-            "unsupported_media_type",
-        ),
-        (
-            "{\"text\": \"hi\"}".into(),
-            Some("text/plain"),
-            415,
-            "unsupported_media_type",
-        ),
+        ("{\"text\": \"hi\"}".into(), None, 415, "unsupported_media_type"),
+        ("{\"text\": \"hi\"}".into(), Some("text/plain"), 415, "unsupported_media_type"),
         ("{\"text\": 5}".into(), json_ct, 422, "invalid_request"),
-        (
-            "{\"texts\": [\"a\", 7]}".into(),
-            json_ct,
-            422,
-            "invalid_request",
-        ),
-        (
-            "{\"text\": \"a\", \"extra\": 1}".into(),
-            json_ct,
-            422,
-            "invalid_request",
-        ),
-        (
-            "{\"text\": \"a\", \"texts\": [\"b\"]}".into(),
-            json_ct,
-            422,
-            "invalid_request",
-        ),
+        ("{\"texts\": [\"a\", 7]}".into(), json_ct, 422, "invalid_request"),
+        ("{\"text\": \"a\", \"extra\": 1}".into(), json_ct, 422, "invalid_request"),
+        ("{\"text\": \"a\", \"texts\": [\"b\"]}".into(), json_ct, 422, "invalid_request"),
         ("{}".into(), json_ct, 422, "invalid_request"),
         ("{\"texts\": []}".into(), json_ct, 422, "invalid_request"),
         ("[1, 2]".into(), json_ct, 422, "invalid_request"),
-        (
-            json!({ "texts": ["a", "b", "c", "d", "e"] }).to_string(),
-            json_ct,
-            413,
-            "batch_too_large",
-        ),
-        (
-            json!({ "text": "x".repeat(5000) }).to_string(),
-            json_ct,
-            413,
-            "payload_too_large",
-        ),
-        (
-            json!({ "text": "a", "model": "nope" }).to_string(),
-            json_ct,
-            404,
-            "model_not_found",
-        ),
+        (json!({ "texts": ["a", "b", "c", "d", "e"] }).to_string(), json_ct, 413, "batch_too_large"),
+        (json!({ "text": "x".repeat(5000) }).to_string(), json_ct, 413, "payload_too_large"),
+        (json!({ "text": "a", "model": "nope" }).to_string(), json_ct, 404, "model_not_found"),
     ];
     for (body, content_type, want_status, want_type) in cases {
         let shown = body.chars().take(60).collect::<String>();
@@ -368,38 +262,18 @@ async fn bad_input_gets_a_json_error_with_the_right_status() {
         assert!(!error["error"]["message"].as_str().unwrap().is_empty());
     }
     let (status, error) = server.get("/no/such/route").await;
-    assert_eq!(
-        (status, error["error"]["type"].as_str()),
-        (404, Some("not_found"))
-    );
-    let response = server
-        .client
-        .put(server.url("/analyze"))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!((status, error["error"]["type"].as_str()), (404, Some("not_found")));
+    let response = server.client.put(server.url("/analyze")).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 405);
     let error: Value = response.json().await.unwrap();
     assert_eq!(error["error"]["type"], "method_not_allowed");
     let (status, error) = server.delete("/cache?bogus=1").await;
-    assert_eq!(
-        (status, error["error"]["type"].as_str()),
-        (400, Some("invalid_query"))
-    );
+    assert_eq!((status, error["error"]["type"].as_str()), (400, Some("invalid_query")));
 
     // Odd but valid input is answered; the server is still healthy.
-    for text in [
-        "\u{0}\u{1}\u{7f}",
-        "😀🔥 emoji only",
-        "  ",
-        "\u{202e}rtl override",
-        &"word ".repeat(700),
-    ] {
+    for text in ["\u{0}\u{1}\u{7f}", "😀🔥 emoji only", "  ", "\u{202e}rtl override", &"word ".repeat(700)] {
         let (status, body) = server.analyze(json!({ "text": text })).await;
-        assert!(
-            status == 200 || status == 413,
-            "{text:.20?}: {status} {body}"
-        );
+        assert!(status == 200 || status == 413, "{text:.20?}: {status} {body}");
     }
     server.wait_health(200).await;
 }
@@ -409,15 +283,7 @@ async fn metrics_expose_requests_cache_and_load_time() {
     let server = minilm_server().await;
     server.analyze(json!({ "text": "metrics please" })).await;
     server.analyze(json!({ "text": "metrics please" })).await;
-    let text = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
     for name in [
         "sentiserve_http_requests_total",
         "sentiserve_http_request_duration_seconds_bucket",

@@ -11,21 +11,14 @@ const TOLERANCE: f32 = 1e-4;
 fn assert_close(got: &[f32], want: &[f32], what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (g - w).abs() <= TOLERANCE,
-            "{what}[{i}]: got {g}, want {w} (all: {got:?} vs {want:?})"
-        );
+        assert!((g - w).abs() <= TOLERANCE, "{what}[{i}]: got {g}, want {w} (all: {got:?} vs {want:?})");
     }
 }
 
 fn check_parity(dir: &std::path::Path, reference: &std::path::Path) {
     let model = Model::load(&ModelFiles::from_dir(dir).unwrap(), &Device::Cpu).unwrap();
     let rows = common::references(reference);
-    assert!(
-        rows.len() >= 10,
-        "{}: too few reference rows",
-        reference.display()
-    );
+    assert!(rows.len() >= 10, "{}: too few reference rows", reference.display());
     let mut encoded: Vec<Encoded> = Vec::new();
     let mut single: Vec<Vec<f32>> = Vec::new();
     for row in &rows {
@@ -39,12 +32,7 @@ fn check_parity(dir: &std::path::Path, reference: &std::path::Path) {
         assert_eq!(classification.scores.len(), row.scores.len());
         for s in &classification.scores {
             let want = row.scores[&s.label];
-            assert!(
-                (s.score - want).abs() <= TOLERANCE,
-                "{what}: score of {}: {} vs {want}",
-                s.label,
-                s.score
-            );
+            assert!((s.score - want).abs() <= TOLERANCE, "{what}: score of {}: {} vs {want}", s.label, s.score);
         }
         encoded.push(enc);
         single.push(logits);
@@ -56,62 +44,40 @@ fn check_parity(dir: &std::path::Path, reference: &std::path::Path) {
         let batched = model.logits(&refs).unwrap();
         for (i, row) in batched.iter().enumerate() {
             let index = chunk_index * 8 + i;
-            assert_close(
-                row,
-                &single[index],
-                &format!("{}: batch row {index}", dir.display()),
-            );
+            assert_close(row, &single[index], &format!("{}: batch row {index}", dir.display()));
         }
     }
 }
 
 #[test]
 fn tiny_distilbert_matches_transformers() {
-    check_parity(
-        &common::tiny_dir("distilbert"),
-        &common::tiny_dir("distilbert").join("reference.jsonl"),
-    );
+    check_parity(&common::tiny_dir("distilbert"), &common::tiny_dir("distilbert").join("reference.jsonl"));
 }
 
 #[test]
 fn tiny_bert_matches_transformers() {
-    check_parity(
-        &common::tiny_dir("bert"),
-        &common::tiny_dir("bert").join("reference.jsonl"),
-    );
+    check_parity(&common::tiny_dir("bert"), &common::tiny_dir("bert").join("reference.jsonl"));
 }
 
 #[test]
 fn tiny_bert_multilabel_uses_sigmoid_and_matches_transformers() {
     let dir = common::tiny_dir("bert-multilabel");
     let model = Model::load(&ModelFiles::from_dir(&dir).unwrap(), &Device::Cpu).unwrap();
-    assert_eq!(
-        model.config().function,
-        sentiserve::model::ScoreFunction::Sigmoid
-    );
+    assert_eq!(model.config().function, sentiserve::model::ScoreFunction::Sigmoid);
     check_parity(&dir, &dir.join("reference.jsonl"));
 }
 
 #[test]
 fn tiny_roberta_matches_transformers() {
-    check_parity(
-        &common::tiny_dir("roberta"),
-        &common::tiny_dir("roberta").join("reference.jsonl"),
-    );
+    check_parity(&common::tiny_dir("roberta"), &common::tiny_dir("roberta").join("reference.jsonl"));
 }
 
 #[test]
 fn tiny_xlm_roberta_matches_transformers() {
-    check_parity(
-        &common::tiny_dir("xlm-roberta"),
-        &common::tiny_dir("xlm-roberta").join("reference.jsonl"),
-    );
+    check_parity(&common::tiny_dir("xlm-roberta"), &common::tiny_dir("xlm-roberta").join("reference.jsonl"));
 }
 
 #[test]
 fn minilm_sentiment_matches_transformers() {
-    check_parity(
-        &common::minilm_dir(),
-        &common::shared().join("fixtures/minilm-l6-sentiment.reference.jsonl"),
-    );
+    check_parity(&common::minilm_dir(), &common::shared().join("fixtures/minilm-l6-sentiment.reference.jsonl"));
 }

@@ -29,11 +29,7 @@ pub struct CacheConfig {
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        Self {
-            capacity_bytes: 256 * 1024 * 1024,
-            ttl: None,
-            tti: None,
-        }
+        Self { capacity_bytes: 256 * 1024 * 1024, ttl: None, tti: None }
     }
 }
 
@@ -52,11 +48,7 @@ impl CacheKey {
     /// Estimated bytes one entry holds: key strings, logits and moka's bookkeeping.
     fn weight(&self, logits: &Logits) -> u32 {
         const OVERHEAD: usize = 96;
-        let bytes = self.text.len()
-            + self.model.len()
-            + self.fingerprint.len()
-            + logits.len() * 4
-            + OVERHEAD;
+        let bytes = self.text.len() + self.model.len() + self.fingerprint.len() + logits.len() * 4 + OVERHEAD;
         u32::try_from(bytes).unwrap_or(u32::MAX)
     }
 }
@@ -125,11 +117,7 @@ impl PredictionCache {
         if let Some(tti) = config.tti {
             builder = builder.time_to_idle(tti);
         }
-        Self {
-            entries: builder.build(),
-            counters,
-            config,
-        }
+        Self { entries: builder.build(), counters, config }
     }
 
     /// Returns the cached logits for `key`, or runs `compute` and caches its result.
@@ -138,11 +126,7 @@ impl PredictionCache {
     /// `compute`. Errors are not cached.
     ///
     /// Errors: `compute`'s error, shared by every waiter.
-    pub async fn get_or_compute<F, E>(
-        &self,
-        key: CacheKey,
-        compute: F,
-    ) -> Result<(Logits, bool), Arc<E>>
+    pub async fn get_or_compute<F, E>(&self, key: CacheKey, compute: F) -> Result<(Logits, bool), Arc<E>>
     where
         F: std::future::Future<Output = Result<Logits, E>>,
         E: Send + Sync + 'static,
@@ -164,9 +148,7 @@ impl PredictionCache {
     pub fn invalidate_model(&self, model: &str) {
         let model: Arc<str> = Arc::from(model);
         // Cannot fail: the cache was built with `support_invalidation_closures`.
-        let _ = self
-            .entries
-            .invalidate_entries_if(move |key, _| key.model == model);
+        let _ = self.entries.invalidate_entries_if(move |key, _| key.model == model);
     }
 
     /// Drops every entry.
@@ -186,11 +168,7 @@ impl PredictionCache {
             capacity_bytes: self.config.capacity_bytes,
             hits,
             misses,
-            hit_rate: if lookups == 0 {
-                0.0
-            } else {
-                hits as f64 / lookups as f64
-            },
+            hit_rate: if lookups == 0 { 0.0 } else { hits as f64 / lookups as f64 },
             evictions: self.counters.evictions.load(Ordering::Relaxed),
             expirations: self.counters.expirations.load(Ordering::Relaxed),
             ttl_secs: self.config.ttl.map(|d| d.as_secs_f64()),
@@ -204,11 +182,7 @@ mod tests {
     use super::*;
 
     fn key(model: &str, text: &str) -> CacheKey {
-        CacheKey {
-            model: model.into(),
-            fingerprint: "fp".into(),
-            text: text.into(),
-        }
+        CacheKey { model: model.into(), fingerprint: "fp".into(), text: text.into() }
     }
 
     async fn compute(value: f32) -> Result<Logits, std::convert::Infallible> {
@@ -218,30 +192,15 @@ mod tests {
     #[tokio::test]
     async fn second_lookup_hits_and_per_model_clear_keeps_others() {
         let cache = PredictionCache::new(CacheConfig::default());
-        let (_, cached) = cache
-            .get_or_compute(key("a", "x"), compute(1.0))
-            .await
-            .unwrap();
+        let (_, cached) = cache.get_or_compute(key("a", "x"), compute(1.0)).await.unwrap();
         assert!(!cached);
-        let (v, cached) = cache
-            .get_or_compute(key("a", "x"), compute(2.0))
-            .await
-            .unwrap();
+        let (v, cached) = cache.get_or_compute(key("a", "x"), compute(2.0)).await.unwrap();
         assert!(cached);
         assert_eq!(&*v, &[1.0]);
-        cache
-            .get_or_compute(key("b", "x"), compute(3.0))
-            .await
-            .unwrap();
+        cache.get_or_compute(key("b", "x"), compute(3.0)).await.unwrap();
         cache.invalidate_model("a");
-        let (_, cached_a) = cache
-            .get_or_compute(key("a", "x"), compute(4.0))
-            .await
-            .unwrap();
-        let (_, cached_b) = cache
-            .get_or_compute(key("b", "x"), compute(5.0))
-            .await
-            .unwrap();
+        let (_, cached_a) = cache.get_or_compute(key("a", "x"), compute(4.0)).await.unwrap();
+        let (_, cached_b) = cache.get_or_compute(key("b", "x"), compute(5.0)).await.unwrap();
         assert!(!cached_a, "model a's entry should be gone");
         assert!(cached_b, "model b's entry should survive");
         let stats = cache.stats().await;
@@ -250,15 +209,9 @@ mod tests {
 
     #[tokio::test]
     async fn byte_bound_evicts() {
-        let cache = PredictionCache::new(CacheConfig {
-            capacity_bytes: 4096,
-            ..Default::default()
-        });
+        let cache = PredictionCache::new(CacheConfig { capacity_bytes: 4096, ..Default::default() });
         for i in 0..500 {
-            cache
-                .get_or_compute(key("m", &format!("text number {i}")), compute(0.0))
-                .await
-                .unwrap();
+            cache.get_or_compute(key("m", &format!("text number {i}")), compute(0.0)).await.unwrap();
         }
         let stats = cache.stats().await;
         assert!(stats.bytes <= 4096, "{stats:?}");
@@ -268,19 +221,10 @@ mod tests {
     #[tokio::test]
     async fn ttl_expires_entries() {
         let ttl = Duration::from_millis(50);
-        let cache = PredictionCache::new(CacheConfig {
-            ttl: Some(ttl),
-            ..Default::default()
-        });
-        cache
-            .get_or_compute(key("m", "x"), compute(1.0))
-            .await
-            .unwrap();
+        let cache = PredictionCache::new(CacheConfig { ttl: Some(ttl), ..Default::default() });
+        cache.get_or_compute(key("m", "x"), compute(1.0)).await.unwrap();
         tokio::time::sleep(ttl * 3).await;
-        let (_, cached) = cache
-            .get_or_compute(key("m", "x"), compute(1.0))
-            .await
-            .unwrap();
+        let (_, cached) = cache.get_or_compute(key("m", "x"), compute(1.0)).await.unwrap();
         assert!(!cached);
     }
 
@@ -304,9 +248,6 @@ mod tests {
         });
         let flags = futures::future::join_all(tasks).await;
         assert_eq!(runs.load(Ordering::SeqCst), 1);
-        assert_eq!(
-            flags.into_iter().filter(|f| !f.as_ref().unwrap()).count(),
-            1
-        );
+        assert_eq!(flags.into_iter().filter(|f| !f.as_ref().unwrap()).count(), 1);
     }
 }

@@ -23,11 +23,7 @@ pub struct ApiError {
 impl ApiError {
     /// Builds an error.
     pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            kind,
-            message: message.into(),
-        }
+        Self { status, kind, message: message.into() }
     }
 
     /// 422: the JSON parsed but a field is invalid.
@@ -37,20 +33,12 @@ impl ApiError {
 
     /// 404 for a path no route serves.
     pub fn no_route() -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "no such route; see GET /openapi.json or the README",
-        )
+        Self::new(StatusCode::NOT_FOUND, "not_found", "no such route; see GET /openapi.json or the README")
     }
 
     /// 405 for a known path with the wrong method.
     pub fn method_not_allowed() -> Self {
-        Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "this route does not accept that method",
-        )
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not accept that method")
     }
 }
 
@@ -64,14 +52,10 @@ impl IntoResponse for ApiError {
 impl From<RegistryError> for ApiError {
     fn from(e: RegistryError) -> Self {
         match e {
-            RegistryError::UnknownModel { .. } => {
-                Self::new(StatusCode::NOT_FOUND, "model_not_found", e.to_string())
+            RegistryError::UnknownModel { .. } => Self::new(StatusCode::NOT_FOUND, "model_not_found", e.to_string()),
+            RegistryError::LoadFailed { .. } => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "model_unavailable", e.to_string())
             }
-            RegistryError::LoadFailed { .. } => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "model_unavailable",
-                e.to_string(),
-            ),
         }
     }
 }
@@ -80,22 +64,13 @@ impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
             ServiceError::Registry(e) => e.into(),
-            ServiceError::Overloaded { .. } => {
-                Self::new(StatusCode::TOO_MANY_REQUESTS, "overloaded", e.to_string())
+            ServiceError::Overloaded { .. } => Self::new(StatusCode::TOO_MANY_REQUESTS, "overloaded", e.to_string()),
+            ServiceError::Inference { source: crate::batch::BatchError::Stopped, .. } => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "model_unavailable", e.to_string())
             }
-            ServiceError::Inference {
-                source: crate::batch::BatchError::Stopped,
-                ..
-            } => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "model_unavailable",
-                e.to_string(),
-            ),
-            ServiceError::Inference { .. } => Self::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "inference_error",
-                e.to_string(),
-            ),
+            ServiceError::Inference { .. } => {
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "inference_error", e.to_string())
+            }
         }
     }
 }
@@ -116,10 +91,6 @@ impl From<JsonRejection> for ApiError {
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            rejection.body_text(),
-        )
+        Self::new(StatusCode::BAD_REQUEST, "invalid_query", rejection.body_text())
     }
 }

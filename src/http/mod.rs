@@ -38,10 +38,7 @@ pub fn router(state: AppState) -> Router {
         .route("/models", get(routes::list_models))
         .route("/models/{name}", delete(routes::unload_model))
         .route("/models/{name}/load", post(routes::load_model))
-        .route(
-            "/cache",
-            get(routes::cache_stats).delete(routes::clear_cache),
-        )
+        .route("/cache", get(routes::cache_stats).delete(routes::clear_cache))
         .route("/health", get(routes::health))
         .route("/metrics", get(routes::metrics))
         .route_layer(axum::middleware::from_fn(crate::telemetry::track))

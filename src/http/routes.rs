@@ -34,35 +34,22 @@ pub async fn analyze(
     JsonBody(request): JsonBody<AnalyzeRequest>,
 ) -> Result<Json<Analysis>, ApiError> {
     let texts = match (request.text, request.texts) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::invalid("give either `text` or `texts`, not both"))
-        }
+        (Some(_), Some(_)) => return Err(ApiError::invalid("give either `text` or `texts`, not both")),
         (None, None) => {
-            return Err(ApiError::invalid(
-                "missing field `text` (a string) or `texts` (a list of strings)",
-            ))
+            return Err(ApiError::invalid("missing field `text` (a string) or `texts` (a list of strings)"))
         }
         (Some(text), None) => vec![text],
-        (None, Some(texts)) if texts.is_empty() => {
-            return Err(ApiError::invalid("`texts` is empty"))
-        }
+        (None, Some(texts)) if texts.is_empty() => return Err(ApiError::invalid("`texts` is empty")),
         (None, Some(texts)) => texts,
     };
     if texts.len() > state.limits.max_texts {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "batch_too_large",
-            format!(
-                "{} texts in one request; the limit is {}",
-                texts.len(),
-                state.limits.max_texts
-            ),
+            format!("{} texts in one request; the limit is {}", texts.len(), state.limits.max_texts),
         ));
     }
-    let analysis = state
-        .service
-        .analyze(request.model.as_deref(), &texts)
-        .await?;
+    let analysis = state.service.analyze(request.model.as_deref(), &texts).await?;
     Ok(Json(analysis))
 }
 
@@ -78,10 +65,7 @@ pub struct ModelsResponse {
 /// `GET /models`.
 pub async fn list_models(State(state): State<AppState>) -> Json<ModelsResponse> {
     let registry = &state.service.registry;
-    Json(ModelsResponse {
-        default: registry.default_name().to_string(),
-        models: registry.statuses(),
-    })
+    Json(ModelsResponse { default: registry.default_name().to_string(), models: registry.statuses() })
 }
 
 /// `POST /models/{name}/load`: loads (or retries) a configured model; 503 with the
@@ -143,10 +127,7 @@ pub async fn clear_cache(
         }
     };
     tracing::info!(cleared = %cleared, "prediction cache cleared");
-    Ok(Json(ClearResponse {
-        cleared,
-        cache: cache.stats().await,
-    }))
+    Ok(Json(ClearResponse { cleared, cache: cache.stats().await }))
 }
 
 /// Body of `GET /health`.
@@ -162,11 +143,8 @@ pub struct Health {
 /// failed (see `GET /models` for the reason).
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let registry = &state.service.registry;
-    let models: BTreeMap<String, ModelState> = state
-        .preload
-        .iter()
-        .filter_map(|name| registry.state(name).ok().map(|s| (name.clone(), s)))
-        .collect();
+    let models: BTreeMap<String, ModelState> =
+        state.preload.iter().filter_map(|name| registry.state(name).ok().map(|s| (name.clone(), s))).collect();
     let status = if models.values().all(|s| *s == ModelState::Loaded) {
         "ok"
     } else if models.values().any(|s| *s == ModelState::Failed) {
@@ -174,20 +152,12 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
     } else {
         "loading"
     };
-    let code = if status == "ok" {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let code = if status == "ok" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(Health { status, models }))
 }
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> Response {
     state.metrics.run_upkeep();
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
 }

@@ -34,11 +34,7 @@ impl Architecture {
             "xlm-roberta" => return Ok(Self::XlmRoberta),
             _ => {}
         }
-        let arch = json
-            .get("architectures")
-            .and_then(|a| a.get(0))
-            .and_then(Value::as_str)
-            .unwrap_or(model_type);
+        let arch = json.get("architectures").and_then(|a| a.get(0)).and_then(Value::as_str).unwrap_or(model_type);
         match arch {
             a if a.starts_with("DistilBert") => Ok(Self::DistilBert),
             a if a.starts_with("XLMRoberta") => Ok(Self::XlmRoberta),
@@ -121,23 +117,14 @@ impl ModelConfig {
         let hidden_size = usize_field(pick("hidden_size", "dim"))?;
         let num_heads = usize_field(pick("num_attention_heads", "n_heads"))?;
         if num_heads == 0 || hidden_size % num_heads != 0 {
-            return Err(ModelError::Config(format!(
-                "hidden size {hidden_size} is not divisible by {num_heads} heads"
-            )));
+            return Err(ModelError::Config(format!("hidden size {hidden_size} is not divisible by {num_heads} heads")));
         }
-        let act_name = json
-            .get(&pick("hidden_act", "activation"))
-            .and_then(Value::as_str)
-            .unwrap_or("gelu");
+        let act_name = json.get(&pick("hidden_act", "activation")).and_then(Value::as_str).unwrap_or("gelu");
         let activation = match act_name {
             "gelu" => Activation::GeluErf,
             "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Activation::GeluTanh,
             "relu" => Activation::Relu,
-            other => {
-                return Err(ModelError::Config(format!(
-                    "unsupported activation `{other}`"
-                )))
-            }
+            other => return Err(ModelError::Config(format!("unsupported activation `{other}`"))),
         };
         let id2label = parse_id2label(json)?;
         let problem_type = json.get("problem_type").and_then(Value::as_str);
@@ -149,22 +136,13 @@ impl ModelConfig {
             num_heads,
             intermediate_size: usize_field(pick("intermediate_size", "hidden_dim"))?,
             max_position_embeddings: usize_field("max_position_embeddings".into())?,
-            type_vocab_size: if distil {
-                0
-            } else {
-                usize_field("type_vocab_size".into()).unwrap_or(2)
-            },
+            type_vocab_size: if distil { 0 } else { usize_field("type_vocab_size".into()).unwrap_or(2) },
             layer_norm_eps: if distil {
                 1e-12
             } else {
-                json.get("layer_norm_eps")
-                    .and_then(Value::as_f64)
-                    .unwrap_or(1e-12)
+                json.get("layer_norm_eps").and_then(Value::as_f64).unwrap_or(1e-12)
             },
-            pad_token_id: json
-                .get("pad_token_id")
-                .and_then(Value::as_u64)
-                .unwrap_or(0) as u32,
+            pad_token_id: json.get("pad_token_id").and_then(Value::as_u64).unwrap_or(0) as u32,
             activation,
             function: ScoreFunction::for_problem(problem_type, id2label.len()),
             id2label,
@@ -175,8 +153,7 @@ impl ModelConfig {
     /// embedding can address. The RoBERTa family reserves `pad_token_id + 1` rows.
     pub fn max_tokens(&self) -> usize {
         if self.architecture.offsets_positions() {
-            self.max_position_embeddings
-                .saturating_sub(self.pad_token_id as usize + 1)
+            self.max_position_embeddings.saturating_sub(self.pad_token_id as usize + 1)
         } else {
             self.max_position_embeddings
         }
@@ -194,15 +171,12 @@ fn parse_id2label(json: &Value) -> Result<Vec<String>> {
     if let Some(map) = json.get("id2label").and_then(Value::as_object) {
         let mut labels = vec![None; map.len()];
         for (key, value) in map {
-            let index: usize = key.parse().map_err(|_| {
-                ModelError::Config(format!("id2label key `{key}` is not an integer"))
-            })?;
-            let name = value
-                .as_str()
-                .ok_or_else(|| ModelError::Config(format!("id2label[{key}] is not a string")))?;
-            let slot = labels.get_mut(index).ok_or_else(|| {
-                ModelError::Config(format!("id2label key {index} is out of range"))
-            })?;
+            let index: usize =
+                key.parse().map_err(|_| ModelError::Config(format!("id2label key `{key}` is not an integer")))?;
+            let name = value.as_str().ok_or_else(|| ModelError::Config(format!("id2label[{key}] is not a string")))?;
+            let slot = labels
+                .get_mut(index)
+                .ok_or_else(|| ModelError::Config(format!("id2label key {index} is out of range")))?;
             *slot = Some(name.to_string());
         }
         if !labels.is_empty() {

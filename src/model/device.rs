@@ -33,9 +33,7 @@ impl FromStr for DeviceSpec {
             "metal" => Ok(Self::Metal),
             other => match other.strip_prefix("cuda:").map(str::parse) {
                 Some(Ok(n)) => Ok(Self::Cuda(n)),
-                _ => Err(format!(
-                    "unknown device `{s}` (expected auto, cpu, cuda, cuda:N or metal)"
-                )),
+                _ => Err(format!("unknown device `{s}` (expected auto, cpu, cuda, cuda:N or metal)")),
             },
         }
     }

@@ -28,20 +28,14 @@ impl Dense {
     pub fn load(vb: VarBuilder, in_dim: usize, out_dim: usize) -> Result<Self> {
         let weight = vb.get((out_dim, in_dim), "weight")?;
         let bias = vb.get(out_dim, "bias")?;
-        Ok(Self {
-            weight_t: weight.t()?.contiguous()?,
-            bias,
-        })
+        Ok(Self { weight_t: weight.t()?.contiguous()?, bias })
     }
 
     /// Concatenates layers with the same input along the output axis.
     fn fuse(parts: &[Dense]) -> Result<Self> {
         let weights: Vec<&Tensor> = parts.iter().map(|d| &d.weight_t).collect();
         let biases: Vec<&Tensor> = parts.iter().map(|d| &d.bias).collect();
-        Ok(Self {
-            weight_t: Tensor::cat(&weights, 1)?,
-            bias: Tensor::cat(&biases, 0)?,
-        })
+        Ok(Self { weight_t: Tensor::cat(&weights, 1)?, bias: Tensor::cat(&biases, 0)? })
     }
 
     /// `[n, in]` → `[n, out]`.
@@ -57,11 +51,7 @@ impl Dense {
 
 /// Loads a LayerNorm stored as `weight`/`bias` (or the older `gamma`/`beta`).
 fn layer_norm(vb: VarBuilder, size: usize, eps: f64) -> Result<LayerNorm> {
-    let (w, b) = if vb.contains_tensor("weight") {
-        ("weight", "bias")
-    } else {
-        ("gamma", "beta")
-    };
+    let (w, b) = if vb.contains_tensor("weight") { ("weight", "bias") } else { ("gamma", "beta") };
     Ok(LayerNorm::new(vb.get(size, w)?, vb.get(size, b)?, eps))
 }
 
@@ -172,19 +162,14 @@ impl Encoder {
         for layer in &self.layers {
             x = layer.forward(&x, batch, seq_len, self, &input.attention_bias)?;
         }
-        Ok(x.reshape((batch, seq_len, self.hidden))?
-            .i((.., 0, ..))?
-            .contiguous()?)
+        Ok(x.reshape((batch, seq_len, self.hidden))?.i((.., 0, ..))?.contiguous()?)
     }
 
     /// Number of parameters of the encoder.
     pub fn num_params(&self) -> usize {
         let emb = self.word.embeddings().elem_count()
             + self.position.embeddings().elem_count()
-            + self
-                .token_type
-                .as_ref()
-                .map_or(0, |t| t.embeddings().elem_count())
+            + self.token_type.as_ref().map_or(0, |t| t.embeddings().elem_count())
             + 2 * self.hidden;
         let per_layer = |l: &Layer| {
             l.qkv.num_params()
@@ -202,11 +187,7 @@ impl Layer {
         let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
         let dense = |name: &str, a: usize, b: usize| Dense::load(vb.pp(name), a, b);
         Ok(Self {
-            qkv: Dense::fuse(&[
-                dense(names.q, h, h)?,
-                dense(names.k, h, h)?,
-                dense(names.v, h, h)?,
-            ])?,
+            qkv: Dense::fuse(&[dense(names.q, h, h)?, dense(names.k, h, h)?, dense(names.v, h, h)?])?,
             attn_out: dense(names.attn_out, h, h)?,
             attn_norm: layer_norm(vb.pp(names.attn_norm), h, cfg.layer_norm_eps)?,
             ffn_in: dense(names.ffn_in, h, i)?,
@@ -216,43 +197,25 @@ impl Layer {
     }
 
     /// `x`: `[batch·seq_len, hidden]`; `bias`: `[batch, 1, 1, seq_len]`.
-    fn forward(
-        &self,
-        x: &Tensor,
-        batch: usize,
-        seq_len: usize,
-        enc: &Encoder,
-        bias: &Tensor,
-    ) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, batch: usize, seq_len: usize, enc: &Encoder, bias: &Tensor) -> Result<Tensor> {
         let (h, heads) = (enc.hidden, enc.num_heads);
         let head_dim = h / heads;
         let qkv = self.qkv.forward(x)?;
         let split = |i: usize| -> Result<Tensor> {
-            Ok(qkv
-                .narrow(1, i * h, h)?
-                .reshape((batch, seq_len, heads, head_dim))?
-                .transpose(1, 2)?
-                .contiguous()?)
+            Ok(qkv.narrow(1, i * h, h)?.reshape((batch, seq_len, heads, head_dim))?.transpose(1, 2)?.contiguous()?)
         };
         let q = (split(0)? * (1.0 / (head_dim as f64).sqrt()))?;
         let (k, v) = (split(1)?, split(2)?);
         let scores = q.matmul(&k.t()?)?.broadcast_add(bias)?;
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let context = probs
-            .matmul(&v)?
-            .transpose(1, 2)?
-            .reshape((batch * seq_len, h))?;
-        let x = self
-            .attn_norm
-            .forward(&(self.attn_out.forward(&context)? + x)?)?;
+        let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((batch * seq_len, h))?;
+        let x = self.attn_norm.forward(&(self.attn_out.forward(&context)? + x)?)?;
         let inner = self.ffn_in.forward(&x)?;
         let inner = match enc.activation {
             Activation::GeluErf => inner.gelu_erf()?,
             Activation::GeluTanh => inner.gelu()?,
             Activation::Relu => inner.relu()?,
         };
-        Ok(self
-            .out_norm
-            .forward(&(self.ffn_out.forward(&inner)? + x)?)?)
+        Ok(self.out_norm.forward(&(self.ffn_out.forward(&inner)? + x)?)?)
     }
 }

@@ -28,9 +28,7 @@ pub enum ModelError {
     #[error("unsupported architecture `{0}` (supported: bert, distilbert, roberta, xlm-roberta)")]
     UnsupportedArchitecture(String),
     /// The model source string is neither a directory nor a Hub id.
-    #[error(
-        "invalid model source `{0}`: expected a local directory or a Hub id `org/name[@revision]`"
-    )]
+    #[error("invalid model source `{0}`: expected a local directory or a Hub id `org/name[@revision]`")]
     InvalidSource(String),
     /// Downloading from (or resolving in) the Hugging Face Hub failed.
     #[error("hub: {0}")]

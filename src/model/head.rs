@@ -34,27 +34,13 @@ impl Head {
     pub fn load(root: &VarBuilder, model: &VarBuilder, cfg: &ModelConfig) -> Result<Self> {
         let (h, n) = (cfg.hidden_size, cfg.num_labels());
         let (dense, activation, out) = match cfg.architecture {
-            Architecture::Bert => (
-                model.pp("pooler.dense"),
-                HeadActivation::Tanh,
-                root.pp("classifier"),
-            ),
-            Architecture::Roberta | Architecture::XlmRoberta => (
-                root.pp("classifier.dense"),
-                HeadActivation::Tanh,
-                root.pp("classifier.out_proj"),
-            ),
-            Architecture::DistilBert => (
-                root.pp("pre_classifier"),
-                HeadActivation::Relu,
-                root.pp("classifier"),
-            ),
+            Architecture::Bert => (model.pp("pooler.dense"), HeadActivation::Tanh, root.pp("classifier")),
+            Architecture::Roberta | Architecture::XlmRoberta => {
+                (root.pp("classifier.dense"), HeadActivation::Tanh, root.pp("classifier.out_proj"))
+            }
+            Architecture::DistilBert => (root.pp("pre_classifier"), HeadActivation::Relu, root.pp("classifier")),
         };
-        Ok(Self {
-            dense: Dense::load(dense, h, h)?,
-            activation,
-            out: Dense::load(out, h, n)?,
-        })
+        Ok(Self { dense: Dense::load(dense, h, h)?, activation, out: Dense::load(out, h, n)? })
     }
 
     /// `[batch, hidden]` → logits `[batch, num_labels]`.

@@ -43,12 +43,9 @@ impl Model {
     /// [`ModelError::UnsupportedArchitecture`], [`ModelError::Tokenizer`], and
     /// [`ModelError::Tensor`] for a missing or misshapen weight.
     pub fn load(files: &ModelFiles, device: &Device) -> Result<Self> {
-        let raw = std::fs::read(&files.config).map_err(|source| ModelError::Io {
-            path: files.config.clone(),
-            source,
-        })?;
-        let json: serde_json::Value =
-            serde_json::from_slice(&raw).map_err(|e| ModelError::Config(e.to_string()))?;
+        let raw =
+            std::fs::read(&files.config).map_err(|source| ModelError::Io { path: files.config.clone(), source })?;
+        let json: serde_json::Value = serde_json::from_slice(&raw).map_err(|e| ModelError::Config(e.to_string()))?;
         let config = ModelConfig::from_json(&json)?;
         let text = TextEncoder::from_file(
             &files.tokenizer,
@@ -60,9 +57,7 @@ impl Model {
             // SAFETY: the file is memory-mapped read-only; like every mmap reader we rely
             // on it not being truncated while mapped. Weights are copied (transposed)
             // at load, so the mapping is dropped before serving.
-            Weights::Safetensors(path) => unsafe {
-                VarBuilder::from_mmaped_safetensors(&[path], DType::F32, device)?
-            },
+            Weights::Safetensors(path) => unsafe { VarBuilder::from_mmaped_safetensors(&[path], DType::F32, device)? },
             Weights::Pth(path) => VarBuilder::from_pth(path, DType::F32, device)?,
         };
         let prefix = match config.architecture {
@@ -70,21 +65,14 @@ impl Model {
             Architecture::DistilBert => "distilbert",
             Architecture::Roberta | Architecture::XlmRoberta => "roberta",
         };
-        let model_vb =
-            if root.contains_tensor(&format!("{prefix}.embeddings.word_embeddings.weight")) {
-                root.pp(prefix)
-            } else {
-                root.clone()
-            };
+        let model_vb = if root.contains_tensor(&format!("{prefix}.embeddings.word_embeddings.weight")) {
+            root.pp(prefix)
+        } else {
+            root.clone()
+        };
         let encoder = Encoder::load(model_vb.clone(), &config)?;
         let head = Head::load(&root, &model_vb, &config)?;
-        Ok(Self {
-            config,
-            text,
-            encoder,
-            head,
-            device: device.clone(),
-        })
+        Ok(Self { config, text, encoder, head, device: device.clone() })
     }
 
     /// The parsed `config.json`.
@@ -128,15 +116,8 @@ impl Model {
     ///
     /// Errors: as [`Model::tokenize`] and [`Model::logits`].
     pub fn classify(&self, texts: &[&str]) -> Result<Vec<Classification>> {
-        let encoded = texts
-            .iter()
-            .map(|t| self.tokenize(t))
-            .collect::<Result<Vec<_>>>()?;
+        let encoded = texts.iter().map(|t| self.tokenize(t)).collect::<Result<Vec<_>>>()?;
         let refs: Vec<&Encoded> = encoded.iter().collect();
-        Ok(self
-            .logits(&refs)?
-            .iter()
-            .map(|row| self.classification(row))
-            .collect())
+        Ok(self.logits(&refs)?.iter().map(|row| self.classification(row)).collect())
     }
 }

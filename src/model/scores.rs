@@ -71,21 +71,11 @@ impl Classification {
             .apply(logits)
             .into_iter()
             .zip(id2label)
-            .map(|(score, label)| LabelScore {
-                label: label.clone(),
-                score,
-            })
+            .map(|(score, label)| LabelScore { label: label.clone(), score })
             .collect();
         scores.sort_by(|a, b| b.score.total_cmp(&a.score));
-        let best = scores.first().cloned().unwrap_or(LabelScore {
-            label: String::new(),
-            score: f32::NAN,
-        });
-        Self {
-            label: best.label,
-            score: best.score,
-            scores,
-        }
+        let best = scores.first().cloned().unwrap_or(LabelScore { label: String::new(), score: f32::NAN });
+        Self { label: best.label, score: best.score, scores }
     }
 }
 
@@ -107,14 +97,8 @@ mod tests {
     fn pipeline_rule_picks_the_function() {
         assert_eq!(ScoreFunction::for_problem(None, 2), ScoreFunction::Softmax);
         assert_eq!(ScoreFunction::for_problem(None, 1), ScoreFunction::Sigmoid);
-        assert_eq!(
-            ScoreFunction::for_problem(Some("multi_label_classification"), 4),
-            ScoreFunction::Sigmoid
-        );
-        assert_eq!(
-            ScoreFunction::for_problem(Some("regression"), 1),
-            ScoreFunction::None
-        );
+        assert_eq!(ScoreFunction::for_problem(Some("multi_label_classification"), 4), ScoreFunction::Sigmoid);
+        assert_eq!(ScoreFunction::for_problem(Some("regression"), 1), ScoreFunction::None);
     }
 
     #[test]

@@ -43,10 +43,7 @@ impl ModelSource {
         }
         if s.starts_with(['/', '.', '~']) || Path::new(s).is_dir() {
             let expanded = match s.strip_prefix("~/") {
-                Some(rest) => std::env::var_os("HOME")
-                    .map(PathBuf::from)
-                    .unwrap_or_default()
-                    .join(rest),
+                Some(rest) => std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default().join(rest),
                 None => PathBuf::from(s),
             };
             return Ok(Self::Local(expanded));
@@ -57,19 +54,13 @@ impl ModelSource {
             None => (s, None),
         };
         let valid = id.split('/').count() <= 2
-            && id.split('/').all(|part| {
-                !part.is_empty()
-                    && part
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            });
+            && id
+                .split('/')
+                .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)));
         if !valid {
             return Err(ModelError::InvalidSource(s.to_string()));
         }
-        Ok(Self::Hub {
-            id: id.to_string(),
-            revision,
-        })
+        Ok(Self::Hub { id: id.to_string(), revision })
     }
 }
 
@@ -77,10 +68,7 @@ impl fmt::Display for ModelSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Local(path) => write!(f, "{}", path.display()),
-            Self::Hub {
-                id,
-                revision: Some(rev),
-            } => write!(f, "{id}@{rev}"),
+            Self::Hub { id, revision: Some(rev) } => write!(f, "{id}@{rev}"),
             Self::Hub { id, revision: None } => write!(f, "{id}"),
         }
     }
@@ -128,10 +116,7 @@ impl ModelFiles {
             if path.is_file() {
                 Ok(path)
             } else {
-                Err(ModelError::MissingFile {
-                    dir: dir.to_path_buf(),
-                    file: file.to_string(),
-                })
+                Err(ModelError::MissingFile { dir: dir.to_path_buf(), file: file.to_string() })
             }
         };
         let weights = match need(SAFETENSORS_FILE) {
@@ -141,12 +126,7 @@ impl ModelFiles {
                 file: format!("{SAFETENSORS_FILE} or {PTH_FILE}"),
             })?),
         };
-        Ok(Self {
-            config: need(CONFIG_FILE)?,
-            tokenizer: need(TOKENIZER_FILE)?,
-            weights,
-            revision: None,
-        })
+        Ok(Self { config: need(CONFIG_FILE)?, tokenizer: need(TOKENIZER_FILE)?, weights, revision: None })
     }
 
     /// A stable identity of what would be loaded: the model name, its source, the
@@ -157,15 +137,9 @@ impl ModelFiles {
     /// Errors: [`ModelError::Io`] when the weights file cannot be stat'ed.
     pub fn fingerprint(&self, name: &str, source: &ModelSource) -> Result<String> {
         let path = self.weights.path();
-        let meta = std::fs::metadata(path).map_err(|source| ModelError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let mtime_ns = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos());
+        let meta = std::fs::metadata(path).map_err(|source| ModelError::Io { path: path.to_path_buf(), source })?;
+        let mtime_ns =
+            meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
         let mut hasher = Sha256::new();
         for part in [
             name.to_string(),
@@ -200,46 +174,33 @@ pub fn resolve(source: &ModelSource, progress: bool) -> Result<ModelFiles> {
 
 fn resolve_hub(id: &str, revision: Option<&str>, progress: bool) -> Result<ModelFiles> {
     use hf_hub::{Cache, Repo, RepoType};
-    let repo = Repo::with_revision(
-        id.to_string(),
-        RepoType::Model,
-        revision.unwrap_or("main").to_string(),
-    );
+    let repo = Repo::with_revision(id.to_string(), RepoType::Model, revision.unwrap_or("main").to_string());
     let cache = Cache::from_env();
     let cached = cache.repo(repo.clone());
-    let cached_weights = cached
-        .get(SAFETENSORS_FILE)
-        .map(Weights::Safetensors)
-        .or_else(|| cached.get(PTH_FILE).map(Weights::Pth));
-    if let (Some(config), Some(tokenizer), Some(weights)) = (
-        cached.get(CONFIG_FILE),
-        cached.get(TOKENIZER_FILE),
-        cached_weights,
-    ) {
+    // hf-hub finds files through `refs/<revision>`; a revision that is a commit sha
+    // has no ref, so look in `snapshots/<sha>/` directly, as huggingface_hub does.
+    let snapshot = revision
+        .filter(|r| r.len() == 40 && r.chars().all(|c| c.is_ascii_hexdigit()))
+        .map(|sha| cache.path().join(repo.folder_name()).join("snapshots").join(sha));
+    let lookup =
+        |file: &str| cached.get(file).or_else(|| snapshot.as_ref().map(|dir| dir.join(file)).filter(|p| p.is_file()));
+    let cached_weights =
+        lookup(SAFETENSORS_FILE).map(Weights::Safetensors).or_else(|| lookup(PTH_FILE).map(Weights::Pth));
+    if let (Some(config), Some(tokenizer), Some(weights)) =
+        (lookup(CONFIG_FILE), lookup(TOKENIZER_FILE), cached_weights)
+    {
         let revision = snapshot_revision(&config);
-        return Ok(ModelFiles {
-            config,
-            tokenizer,
-            weights,
-            revision,
-        });
+        return Ok(ModelFiles { config, tokenizer, weights, revision });
     }
 
-    let token = std::env::var("HF_TOKEN")
-        .ok()
-        .filter(|t| !t.is_empty())
-        .or_else(|| cache.token());
+    let token = std::env::var("HF_TOKEN").ok().filter(|t| !t.is_empty()).or_else(|| cache.token());
     let api = hf_hub::api::sync::ApiBuilder::from_env()
         .with_progress(progress)
         .with_token(token)
         .build()
         .map_err(|e| ModelError::Hub(e.to_string()))?;
     let remote = api.repo(repo);
-    let get = |file: &str| {
-        remote
-            .get(file)
-            .map_err(|e| ModelError::Hub(format!("{id}: {file}: {e}")))
-    };
+    let get = |file: &str| remote.get(file).map_err(|e| ModelError::Hub(format!("{id}: {file}: {e}")));
     let config = get(CONFIG_FILE)?;
     let tokenizer = get(TOKENIZER_FILE)?;
     let weights = match get(SAFETENSORS_FILE) {
@@ -247,19 +208,13 @@ fn resolve_hub(id: &str, revision: Option<&str>, progress: bool) -> Result<Model
         Err(first) => Weights::Pth(get(PTH_FILE).map_err(|_| first)?),
     };
     let revision = snapshot_revision(&config);
-    Ok(ModelFiles {
-        config,
-        tokenizer,
-        weights,
-        revision,
-    })
+    Ok(ModelFiles { config, tokenizer, weights, revision })
 }
 
 /// The commit sha of an HF cache path `.../snapshots/<sha>/file`.
 fn snapshot_revision(file: &Path) -> Option<String> {
     let snapshot = file.parent()?;
-    (snapshot.parent()?.file_name()? == "snapshots")
-        .then(|| snapshot.file_name()?.to_str().map(String::from))?
+    (snapshot.parent()?.file_name()? == "snapshots").then(|| snapshot.file_name()?.to_str().map(String::from))?
 }
 
 #[cfg(test)]
@@ -270,31 +225,16 @@ mod tests {
     fn parses_hub_ids_with_and_without_revision() {
         assert_eq!(
             ModelSource::parse("org/name@v1.0").unwrap(),
-            ModelSource::Hub {
-                id: "org/name".into(),
-                revision: Some("v1.0".into())
-            }
+            ModelSource::Hub { id: "org/name".into(), revision: Some("v1.0".into()) }
         );
-        assert_eq!(
-            ModelSource::parse("org/name").unwrap(),
-            ModelSource::Hub {
-                id: "org/name".into(),
-                revision: None
-            }
-        );
-        assert_eq!(
-            ModelSource::parse("./some/dir").unwrap(),
-            ModelSource::Local("./some/dir".into())
-        );
+        assert_eq!(ModelSource::parse("org/name").unwrap(), ModelSource::Hub { id: "org/name".into(), revision: None });
+        assert_eq!(ModelSource::parse("./some/dir").unwrap(), ModelSource::Local("./some/dir".into()));
     }
 
     #[test]
     fn rejects_malformed_sources() {
         for bad in ["", "a/b/c", "org/name@", "org/na me", "http://x/y"] {
-            assert!(
-                ModelSource::parse(bad).is_err(),
-                "{bad:?} should be rejected"
-            );
+            assert!(ModelSource::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }
 

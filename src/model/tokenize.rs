@@ -48,14 +48,9 @@ impl TextEncoder {
     ///
     /// Errors: [`ModelError::Tokenizer`] for an unreadable file or a limit too small
     /// to hold the special tokens.
-    pub fn from_file(
-        path: &std::path::Path,
-        max_tokens: usize,
-        pad_id: u32,
-        offset_positions: bool,
-    ) -> Result<Self> {
-        let mut tokenizer = Tokenizer::from_file(path)
-            .map_err(|e| ModelError::Tokenizer(format!("{}: {e}", path.display())))?;
+    pub fn from_file(path: &std::path::Path, max_tokens: usize, pad_id: u32, offset_positions: bool) -> Result<Self> {
+        let mut tokenizer =
+            Tokenizer::from_file(path).map_err(|e| ModelError::Tokenizer(format!("{}: {e}", path.display())))?;
         tokenizer.with_padding(None);
         tokenizer
             .with_truncation(Some(TruncationParams {
@@ -65,21 +60,14 @@ impl TextEncoder {
                 direction: TruncationDirection::Right,
             }))
             .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
-        Ok(Self {
-            tokenizer,
-            pad_id,
-            offset_positions,
-        })
+        Ok(Self { tokenizer, pad_id, offset_positions })
     }
 
     /// Tokenizes one text with special tokens. CPU-bound: tens of µs per sentence.
     ///
     /// Errors: [`ModelError::Tokenizer`] (e.g. a tokenizer whose normalizer fails).
     pub fn encode(&self, text: &str) -> Result<Encoded> {
-        let enc = self
-            .tokenizer
-            .encode(text, true)
-            .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+        let enc = self.tokenizer.encode(text, true).map_err(|e| ModelError::Tokenizer(e.to_string()))?;
         Ok(Encoded {
             ids: enc.get_ids().to_vec(),
             type_ids: enc.get_type_ids().to_vec(),
@@ -98,8 +86,7 @@ impl TextEncoder {
             return Err(ModelError::Tokenizer("empty batch".into()));
         }
         let n = batch * seq_len;
-        let (mut ids, mut types, mut positions) =
-            (vec![self.pad_id; n], vec![0u32; n], vec![0u32; n]);
+        let (mut ids, mut types, mut positions) = (vec![self.pad_id; n], vec![0u32; n], vec![0u32; n]);
         let mut bias = vec![f32::MIN; n];
         for (row, item) in items.iter().enumerate() {
             let base = row * seq_len;
@@ -107,18 +94,10 @@ impl TextEncoder {
                 ids[base + t] = id;
                 types[base + t] = ty;
                 bias[base + t] = 0.0;
-                positions[base + t] = if self.offset_positions {
-                    self.pad_id + 1 + t as u32
-                } else {
-                    t as u32
-                };
+                positions[base + t] = if self.offset_positions { self.pad_id + 1 + t as u32 } else { t as u32 };
             }
             for t in item.ids.len()..seq_len {
-                positions[base + t] = if self.offset_positions {
-                    self.pad_id
-                } else {
-                    t as u32
-                };
+                positions[base + t] = if self.offset_positions { self.pad_id } else { t as u32 };
             }
         }
         Ok(EncoderInput {

@@ -8,11 +8,7 @@ use std::path::PathBuf;
 /// `../shared`, beside the project root.
 pub fn shared() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared");
-    assert!(
-        dir.is_dir(),
-        "../shared is missing beside the project root: {}",
-        dir.display()
-    );
+    assert!(dir.is_dir(), "../shared is missing beside the project root: {}", dir.display());
     dir
 }
 
@@ -39,10 +35,7 @@ pub struct Reference {
 /// Reads every row of a reference file.
 pub fn references(path: &std::path::Path) -> Vec<Reference> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 /// A labelled sentence from `../shared/data/uci-sentiment`.
@@ -56,10 +49,7 @@ pub struct Labelled {
 pub fn labelled(name: &str) -> Vec<Labelled> {
     let path = shared().join("data/uci-sentiment").join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 /// Maps a dataset label (1/0, "1"/"0", "positive"/"negative") to POSITIVE/NEGATIVE.

@@ -21,15 +21,9 @@ pub struct TestServer {
 pub fn config(models: &[(&str, std::path::PathBuf)]) -> ServerConfig {
     let specs = models
         .iter()
-        .map(|(name, dir)| ModelSpec {
-            name: name.to_string(),
-            source: ModelSource::Local(dir.clone()),
-        })
+        .map(|(name, dir)| ModelSpec { name: name.to_string(), source: ModelSource::Local(dir.clone()) })
         .collect();
-    let mut config = ServerConfig::new(Catalog {
-        models: specs,
-        default: models[0].0.to_string(),
-    });
+    let mut config = ServerConfig::new(Catalog { models: specs, default: models[0].0.to_string() });
     config.preload = models.iter().map(|(n, _)| n.to_string()).collect();
     config
 }
@@ -48,11 +42,7 @@ pub async fn start(config: ServerConfig) -> TestServer {
         .await
         .unwrap();
     });
-    TestServer {
-        base,
-        client: reqwest::Client::new(),
-        _stop: stop,
-    }
+    TestServer { base, client: reqwest::Client::new(), _stop: stop }
 }
 
 impl TestServer {
@@ -70,23 +60,14 @@ impl TestServer {
             if status == want {
                 return body;
             }
-            assert!(
-                Instant::now() < deadline,
-                "health never became {want}: {status} {body}"
-            );
+            assert!(Instant::now() < deadline, "health never became {want}: {status} {body}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     /// `POST /analyze` with a JSON body; returns status and JSON body.
     pub async fn analyze(&self, body: Value) -> (u16, Value) {
-        let response = self
-            .client
-            .post(self.url("/analyze"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let response = self.client.post(self.url("/analyze")).json(&body).send().await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap())
     }
@@ -112,12 +93,6 @@ impl TestServer {
     /// The `/models` entry of `name`.
     pub async fn model(&self, name: &str) -> Value {
         let (_, body) = self.get("/models").await;
-        body["models"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["name"] == name)
-            .cloned()
-            .unwrap()
+        body["models"].as_array().unwrap().iter().find(|m| m["name"] == name).cloned().unwrap()
     }
 }
