@@ -8,6 +8,8 @@ use clap::Args;
 use serde::Deserialize;
 
 use crate::batch::BatchConfig;
+use crate::cache::disk::DiskConfig;
+use crate::cache::redis::RedisConfig;
 use crate::cache::CacheConfig;
 use crate::model::{DeviceSpec, ModelError, ModelSource};
 use crate::registry::ModelSpec;
@@ -226,6 +228,24 @@ pub struct ServeArgs {
     /// Cache time-to-idle in seconds (entries expire this long after the last read).
     #[arg(long, env = "SENTISERVE_CACHE_TTI_SECS")]
     pub cache_tti_secs: Option<u64>,
+    /// Enable the disk cache tier in this directory (survives restarts).
+    #[arg(long, env = "SENTISERVE_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Disk cache tier capacity in bytes.
+    #[arg(long, env = "SENTISERVE_CACHE_DISK_MAX_BYTES", default_value_t = 1024 * 1024 * 1024)]
+    pub cache_disk_max_bytes: u64,
+    /// Enable the Redis cache tier shared by replicas: redis://[user:password@]host:port[/db].
+    #[arg(long, env = "SENTISERVE_REDIS_URL", value_name = "URL")]
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key this server writes (and clears).
+    #[arg(long, env = "SENTISERVE_REDIS_NAMESPACE", default_value = "sentiserve")]
+    pub redis_namespace: String,
+    /// Redis connect timeout, ms.
+    #[arg(long, env = "SENTISERVE_REDIS_CONNECT_TIMEOUT_MS", default_value_t = 250)]
+    pub redis_connect_timeout_ms: u64,
+    /// Redis per-command timeout, ms: the most a slow or hung Redis adds to a request.
+    #[arg(long, env = "SENTISERVE_REDIS_TIMEOUT_MS", default_value_t = 50)]
+    pub redis_timeout_ms: u64,
     /// Largest request body in bytes.
     #[arg(long, env = "SENTISERVE_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -285,6 +305,13 @@ impl ServeArgs {
                 capacity_bytes: self.cache_max_bytes,
                 ttl: secs(self.cache_ttl_secs),
                 tti: secs(self.cache_tti_secs),
+                disk: self.cache_dir.clone().map(|dir| DiskConfig { dir, capacity_bytes: self.cache_disk_max_bytes }),
+                redis: self.redis_url.clone().map(|url| RedisConfig {
+                    url,
+                    namespace: self.redis_namespace.clone(),
+                    connect_timeout: Duration::from_millis(self.redis_connect_timeout_ms.max(1)),
+                    command_timeout: Duration::from_millis(self.redis_timeout_ms.max(1)),
+                }),
             },
             batch: BatchConfig {
                 max_batch_size: self.max_batch_size.max(1),

@@ -51,6 +51,12 @@ fn init_logging(format: LogFormat, default_level: &str) {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
+    // Panics (caught ones included, e.g. inside a library while opening a damaged
+    // cache file) become one structured log line instead of raw stderr output.
+    std::panic::set_hook(Box::new(|info| {
+        let location = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+        tracing::error!(%location, "panic: {info}");
+    }));
 }
 
 fn main() -> ExitCode {

@@ -337,7 +337,7 @@ fn load_model(spec: &ModelSpec, device: &Device, batch: BatchConfig) -> Result<L
     let started = Instant::now();
     let inner = || -> Result<LoadedModel, ModelError> {
         let files = source::resolve(&spec.source, false)?;
-        let fingerprint = files.fingerprint(&spec.name, &spec.source)?;
+        let fingerprint = files.fingerprint(&spec.name)?;
         let model = Arc::new(Model::load(&files, device)?);
         let batcher = Batcher::spawn(&spec.name, Arc::clone(&model), batch)
             .map_err(|source| ModelError::Io { path: "inference thread".into(), source })?;

@@ -62,8 +62,8 @@ impl App {
         })
     }
 
-    /// Serves on `listener` until `shutdown` resolves, then stops accepting and lets
-    /// in-flight requests finish.
+    /// Serves on `listener` until `shutdown` resolves, then stops accepting, lets
+    /// in-flight requests finish and flushes the disk cache tier.
     ///
     /// Errors: the listener failed.
     pub async fn serve(
@@ -71,7 +71,10 @@ impl App {
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(listener, self.router()).with_graceful_shutdown(shutdown).await
+        axum::serve(listener, self.router()).with_graceful_shutdown(shutdown).await?;
+        self.service.cache.flush().await;
+        tracing::info!("in-flight requests drained and disk cache flushed; bye");
+        Ok(())
     }
 }
 

@@ -1,11 +1,25 @@
-//! The prediction cache: logits memoized by (model fingerprint, exact text).
+//! The prediction cache: logits memoized by (model fingerprint, exact text), in up to
+//! three tiers.
+//!
+//! - L1 memory (moka): always on, bounded in bytes, optional TTL/TTI.
+//! - L2 disk ([`disk`], redb): optional (`--cache-dir`), survives restarts.
+//! - L3 Redis ([`redis`]): optional (`--redis-url`), shared by every replica.
+//!
+//! A lookup reads L1 → L2 → L3 → model; a hit in a lower tier fills the tiers above it,
+//! and a computed result is written to every enabled tier, the lower ones in the
+//! background so responses never wait for disk or network. Identical concurrent
+//! misses run once (single-flight, through moka's entry API).
 //!
 //! Values are logits, not scores: everything computed from logits (softmax/sigmoid,
 //! ordering) is cheap and done per response, so no request option that only changes
 //! post-processing needs to be in the key. The key carries the model's fingerprint, so
 //! a model reloaded with other weights never reads entries of the old ones.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+pub mod codec;
+pub mod disk;
+pub mod redis;
+
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,22 +28,28 @@ use moka::notification::RemovalCause;
 use serde::Serialize;
 
 use crate::batch::Logits;
+use disk::{DiskConfig, DiskTier};
+use redis::{RedisConfig, RedisTier};
 
-/// Bounds of the in-memory cache.
+/// Bounds and tiers of the cache.
 #[derive(Debug, Clone)]
 pub struct CacheConfig {
-    /// Most bytes held (keys + values + bookkeeping estimate); least-recently/
-    /// least-frequently used entries are evicted past it (TinyLFU).
+    /// Most bytes held in memory (keys + values + bookkeeping estimate); entries are
+    /// evicted past it by TinyLFU.
     pub capacity_bytes: u64,
-    /// Time to live: an entry expires this long after it was written.
+    /// Time to live: an entry expires this long after it was written (every tier).
     pub ttl: Option<Duration>,
-    /// Time to idle: an entry expires this long after it was last read.
+    /// Time to idle: an entry expires this long after it was last read (memory only).
     pub tti: Option<Duration>,
+    /// The disk tier, if enabled.
+    pub disk: Option<DiskConfig>,
+    /// The Redis tier, if enabled.
+    pub redis: Option<RedisConfig>,
 }
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        Self { capacity_bytes: 256 * 1024 * 1024, ttl: None, tti: None }
+        Self { capacity_bytes: 256 * 1024 * 1024, ttl: None, tti: None, disk: None, redis: None }
     }
 }
 
@@ -38,14 +58,14 @@ impl Default for CacheConfig {
 pub struct CacheKey {
     /// The model's configured name (for per-model clearing).
     pub model: Arc<str>,
-    /// The loaded weights' fingerprint (name + source + revision + weights metadata).
+    /// The loaded model's fingerprint (name + content hash of its files).
     pub fingerprint: Arc<str>,
     /// The exact input text.
     pub text: Arc<str>,
 }
 
 impl CacheKey {
-    /// Estimated bytes one entry holds: key strings, logits and moka's bookkeeping.
+    /// Estimated bytes one memory entry holds: key strings, logits and moka's bookkeeping.
     fn weight(&self, logits: &Logits) -> u32 {
         const OVERHEAD: usize = 96;
         let bytes = self.text.len() + self.model.len() + self.fingerprint.len() + logits.len() * 4 + OVERHEAD;
@@ -53,63 +73,215 @@ impl CacheKey {
     }
 }
 
+/// Per-tier counters.
+#[derive(Debug, Default)]
+pub struct TierCounters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    errors: AtomicU64,
+    writes: AtomicU64,
+    evictions: AtomicU64,
+}
+
+impl TierCounters {
+    fn snapshot(&self, tier: &'static str, up: bool) -> TierStats {
+        TierStats {
+            tier,
+            up,
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            writes: self.writes.load(Ordering::Relaxed),
+            evictions: self.evictions.load(Ordering::Relaxed),
+            entries: None,
+            bytes: None,
+            capacity_bytes: None,
+            location: None,
+            error: None,
+        }
+    }
+
+    fn count(&self, hit: bool) {
+        if hit { &self.hits } else { &self.misses }.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// One tier's state, as `GET /cache` reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TierStats {
+    /// `memory`, `disk` or `redis`.
+    pub tier: &'static str,
+    /// Whether the tier is serving (false: disabled after an error, or unreachable).
+    pub up: bool,
+    /// Lookups answered by this tier.
+    pub hits: u64,
+    /// Lookups this tier could not answer.
+    pub misses: u64,
+    /// Failed reads/writes, undecodable values, dropped writes.
+    pub errors: u64,
+    /// Entries written.
+    pub writes: u64,
+    /// Entries evicted for size.
+    pub evictions: u64,
+    /// Entries held, where the tier can tell.
+    pub entries: Option<u64>,
+    /// Bytes held, where the tier can tell.
+    pub bytes: Option<u64>,
+    /// Byte bound, where the tier has one.
+    pub capacity_bytes: Option<u64>,
+    /// File path or URL (password redacted).
+    pub location: Option<String>,
+    /// Why the tier is down.
+    pub error: Option<String>,
+}
+
 #[derive(Debug, Default)]
 struct Counters {
     hits: AtomicU64,
     misses: AtomicU64,
-    evictions: AtomicU64,
     expirations: AtomicU64,
 }
 
-/// Counters and sizes, as `GET /cache` reports them.
+/// Counters and sizes, as `GET /cache` reports them. The top-level figures describe
+/// the whole cache (hits: answered without running the model) and its memory tier.
 #[derive(Debug, Clone, Serialize)]
 pub struct CacheStats {
-    /// Entries held.
+    /// Entries in memory.
     pub entries: u64,
-    /// Bytes held (weigher estimate).
+    /// Bytes in memory (weigher estimate).
     pub bytes: u64,
-    /// Most bytes held before eviction.
+    /// Most bytes in memory before eviction.
     pub capacity_bytes: u64,
-    /// Lookups answered from the cache (including waits on an identical in-flight miss).
+    /// Lookups answered by any tier (including waits on an identical in-flight miss).
     pub hits: u64,
     /// Lookups that ran the model.
     pub misses: u64,
     /// `hits / (hits + misses)`, 0 when there were no lookups.
     pub hit_rate: f64,
-    /// Entries evicted for size.
+    /// Memory entries evicted for size.
     pub evictions: u64,
-    /// Entries dropped by TTL/TTI.
+    /// Memory entries dropped by TTL/TTI.
     pub expirations: u64,
     /// Time to live in seconds, if set.
     pub ttl_secs: Option<f64>,
     /// Time to idle in seconds, if set.
     pub tti_secs: Option<f64>,
+    /// Every tier, memory first.
+    pub tiers: Vec<TierStats>,
+}
+
+/// The outcome of clearing one tier.
+#[derive(Debug, Clone, Serialize)]
+pub struct TierClear {
+    /// `memory`, `disk` or `redis`.
+    pub tier: &'static str,
+    /// Whether the tier was cleared.
+    pub ok: bool,
+    /// Entries removed, where the tier can tell.
+    pub removed: Option<u64>,
+    /// Why clearing failed.
+    pub error: Option<String>,
+}
+
+/// Where a value came from (for the `cached` flag and per-tier counters).
+const FROM_MODEL: u8 = 0;
+const FROM_LOWER: u8 = 1;
+
+/// The tiers below memory.
+struct Lower {
+    disk: Option<DiskTier>,
+    /// Why the configured disk tier is disabled.
+    disk_error: Option<String>,
+    redis: Option<RedisTier>,
+    ttl: Option<Duration>,
+}
+
+impl Lower {
+    /// L2 then L3; a Redis hit is copied to disk with its original expiry.
+    async fn read(&self, stored: &str) -> Option<Logits> {
+        let now = codec::now_ms();
+        if let Some(disk) = &self.disk {
+            if let Some(bytes) = disk.get(stored).await {
+                match codec::decode(&bytes, now) {
+                    Ok(logits) => {
+                        disk.counters().count(true);
+                        return Some(logits);
+                    }
+                    Err(codec::DecodeError::Corrupt) => {
+                        disk.counters().errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(codec::DecodeError::Expired) => {}
+                }
+            }
+            disk.counters().count(false);
+        }
+        if let Some(redis) = self.redis.as_ref().filter(|r| r.is_up()) {
+            if let Some(bytes) = redis.get(stored).await {
+                match codec::decode(&bytes, now) {
+                    Ok(logits) => {
+                        redis.counters().count(true);
+                        if let Some(disk) = &self.disk {
+                            disk.put(stored.to_string(), bytes);
+                        }
+                        return Some(logits);
+                    }
+                    Err(codec::DecodeError::Corrupt) => {
+                        redis.counters().errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(codec::DecodeError::Expired) => {}
+                }
+            }
+            redis.counters().count(false);
+        }
+        None
+    }
+
+    /// Write-behind to every lower tier.
+    fn write(&self, stored: &str, logits: &[f32]) {
+        if self.disk.is_none() && self.redis.is_none() {
+            return;
+        }
+        let expires_at = self.ttl.map_or(0, |ttl| codec::now_ms() + ttl.as_millis() as u64);
+        let bytes = codec::encode(logits, expires_at);
+        if let Some(redis) = &self.redis {
+            redis.put(stored, bytes.clone(), self.ttl);
+        }
+        if let Some(disk) = &self.disk {
+            disk.put(stored.to_string(), bytes);
+        }
+    }
 }
 
 /// A cheap-to-clone handle to the process-wide prediction cache.
 #[derive(Clone)]
 pub struct PredictionCache {
-    entries: Cache<CacheKey, Logits>,
+    memory: Cache<CacheKey, Logits>,
+    memory_counters: Arc<TierCounters>,
     counters: Arc<Counters>,
-    config: CacheConfig,
+    lower: Arc<Lower>,
+    config: Arc<CacheConfig>,
 }
 
 impl PredictionCache {
-    /// Builds an empty cache.
+    /// Builds the cache and opens its tiers. A disk tier that cannot open is disabled
+    /// (logged, reported by `stats`); a Redis tier connects in the background. Must be
+    /// called inside a tokio runtime when Redis is configured. Blocking (opens files).
     pub fn new(config: CacheConfig) -> Self {
+        let memory_counters = Arc::new(TierCounters::default());
         let counters = Arc::new(Counters::default());
-        let listener_counters = Arc::clone(&counters);
+        let (evictions, expirations) = (Arc::clone(&memory_counters), Arc::clone(&counters));
         let mut builder = Cache::builder()
             .max_capacity(config.capacity_bytes)
             .weigher(|key: &CacheKey, value: &Logits| key.weight(value))
             .support_invalidation_closures()
-            .eviction_listener(move |_key, _value, cause| {
-                let counter = match cause {
-                    RemovalCause::Size => &listener_counters.evictions,
-                    RemovalCause::Expired => &listener_counters.expirations,
-                    RemovalCause::Explicit | RemovalCause::Replaced => return,
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
+            .eviction_listener(move |_key, _value, cause| match cause {
+                RemovalCause::Size => {
+                    evictions.evictions.fetch_add(1, Ordering::Relaxed);
+                }
+                RemovalCause::Expired => {
+                    expirations.expirations.fetch_add(1, Ordering::Relaxed);
+                }
+                RemovalCause::Explicit | RemovalCause::Replaced => {}
             });
         if let Some(ttl) = config.ttl {
             builder = builder.time_to_live(ttl);
@@ -117,13 +289,35 @@ impl PredictionCache {
         if let Some(tti) = config.tti {
             builder = builder.time_to_idle(tti);
         }
-        Self { entries: builder.build(), counters, config }
+        let (disk, disk_error) = match &config.disk {
+            None => (None, None),
+            Some(disk_config) => match DiskTier::open(disk_config) {
+                Ok(tier) => {
+                    tracing::info!(dir = %disk_config.dir.display(), "disk cache tier enabled");
+                    (Some(tier), None)
+                }
+                Err(e) => {
+                    tracing::error!(dir = %disk_config.dir.display(), error = %e, "disk cache tier disabled");
+                    (None, Some(e))
+                }
+            },
+        };
+        let redis = config.redis.clone().and_then(|redis_config| match RedisTier::start(redis_config) {
+            Ok(tier) => Some(tier),
+            Err(e) => {
+                tracing::error!(error = %e, "redis cache tier disabled");
+                None
+            }
+        });
+        let lower = Arc::new(Lower { disk, disk_error, redis, ttl: config.ttl });
+        Self { memory: builder.build(), memory_counters, counters, lower, config: Arc::new(config) }
     }
 
-    /// Returns the cached logits for `key`, or runs `compute` and caches its result.
-    /// Concurrent calls for the same key run `compute` once (single-flight); the others
-    /// wait for it. The flag is `true` when the value did not come from this call's
-    /// `compute`. Errors are not cached.
+    /// Returns the cached logits for `key` from the first tier that has them, or runs
+    /// `compute` and caches its result in every tier. Concurrent calls for the same key
+    /// run at most one lookup chain (single-flight); the others wait for it. The flag is
+    /// `true` when the value did not come from this call's `compute`. Errors are not
+    /// cached.
     ///
     /// Errors: `compute`'s error, shared by every waiter.
     pub async fn get_or_compute<F, E>(&self, key: CacheKey, compute: F) -> Result<(Logits, bool), Arc<E>>
@@ -132,8 +326,23 @@ impl PredictionCache {
         E: Send + Sync + 'static,
     {
         let model = Arc::clone(&key.model);
-        let entry = self.entries.entry(key).or_try_insert_with(compute).await?;
-        let cached = !entry.is_fresh();
+        let origin = Arc::new(AtomicU8::new(FROM_LOWER));
+        let init = {
+            let (origin, lower, key) = (Arc::clone(&origin), Arc::clone(&self.lower), key.clone());
+            async move {
+                let stored = codec::stored_key(&key);
+                if let Some(logits) = lower.read(&stored).await {
+                    return Ok(logits);
+                }
+                let logits = compute.await?;
+                origin.store(FROM_MODEL, Ordering::Relaxed);
+                lower.write(&stored, &logits);
+                Ok(logits)
+            }
+        };
+        let entry = self.memory.entry(key).or_try_insert_with(init).await?;
+        self.memory_counters.count(!entry.is_fresh());
+        let cached = !entry.is_fresh() || origin.load(Ordering::Relaxed) != FROM_MODEL;
         let (counter, metric) = if cached {
             (&self.counters.hits, "sentiserve_cache_hits_total")
         } else {
@@ -144,35 +353,75 @@ impl PredictionCache {
         Ok((entry.into_value(), cached))
     }
 
-    /// Drops every entry of the model named `model` (all its fingerprints).
-    pub fn invalidate_model(&self, model: &str) {
-        let model: Arc<str> = Arc::from(model);
-        // Cannot fail: the cache was built with `support_invalidation_closures`.
-        let _ = self.entries.invalidate_entries_if(move |key, _| key.model == model);
+    /// Drops every entry, or one model's (all its fingerprints), from every tier.
+    /// Redis loses only this server's namespace. A tier that fails says so.
+    pub async fn clear(&self, model: Option<&str>) -> Vec<TierClear> {
+        match model {
+            Some(model) => {
+                let model: Arc<str> = Arc::from(model);
+                // Cannot fail: the cache was built with `support_invalidation_closures`.
+                let _ = self.memory.invalidate_entries_if(move |key, _| key.model == model);
+            }
+            None => self.memory.invalidate_all(),
+        }
+        let mut report = vec![TierClear { tier: "memory", ok: true, removed: None, error: None }];
+        let prefix = model.map(codec::model_prefix);
+        let outcome = |tier, result: Result<u64, String>| match result {
+            Ok(removed) => TierClear { tier, ok: true, removed: Some(removed), error: None },
+            Err(error) => TierClear { tier, ok: false, removed: None, error: Some(error) },
+        };
+        if let Some(disk) = &self.lower.disk {
+            report.push(outcome("disk", disk.clear(prefix.clone()).await));
+        }
+        if let Some(redis) = &self.lower.redis {
+            report.push(outcome("redis", redis.clear(prefix.as_deref()).await));
+        }
+        report
     }
 
-    /// Drops every entry.
-    pub fn invalidate_all(&self) {
-        self.entries.invalidate_all();
+    /// Waits until every queued disk write is committed (used at shutdown).
+    pub async fn flush(&self) {
+        if let Some(disk) = &self.lower.disk {
+            disk.flush().await;
+        }
     }
 
     /// Current sizes and counters (runs pending maintenance first, so counts are exact).
     pub async fn stats(&self) -> CacheStats {
-        self.entries.run_pending_tasks().await;
+        self.memory.run_pending_tasks().await;
         let hits = self.counters.hits.load(Ordering::Relaxed);
         let misses = self.counters.misses.load(Ordering::Relaxed);
         let lookups = hits + misses;
+        let mut memory = self.memory_counters.snapshot("memory", true);
+        memory.entries = Some(self.memory.entry_count());
+        memory.bytes = Some(self.memory.weighted_size());
+        memory.capacity_bytes = Some(self.config.capacity_bytes);
+        let mut tiers = vec![memory.clone()];
+        match (&self.lower.disk, &self.lower.disk_error) {
+            (Some(disk), _) => tiers.push(disk.stats().await),
+            (None, Some(error)) => {
+                let mut stats = TierCounters::default().snapshot("disk", false);
+                stats.location = self.config.disk.as_ref().map(|d| d.dir.display().to_string());
+                stats.error = Some(error.clone());
+                tiers.push(stats);
+            }
+            (None, None) => {}
+        }
+        if let Some(redis) = &self.lower.redis {
+            tiers.push(redis.stats());
+        }
         CacheStats {
-            entries: self.entries.entry_count(),
-            bytes: self.entries.weighted_size(),
+            entries: memory.entries.unwrap_or(0),
+            bytes: memory.bytes.unwrap_or(0),
             capacity_bytes: self.config.capacity_bytes,
             hits,
             misses,
             hit_rate: if lookups == 0 { 0.0 } else { hits as f64 / lookups as f64 },
-            evictions: self.counters.evictions.load(Ordering::Relaxed),
+            evictions: memory.evictions,
             expirations: self.counters.expirations.load(Ordering::Relaxed),
             ttl_secs: self.config.ttl.map(|d| d.as_secs_f64()),
             tti_secs: self.config.tti.map(|d| d.as_secs_f64()),
+            tiers,
         }
     }
 }
@@ -198,7 +447,7 @@ mod tests {
         assert!(cached);
         assert_eq!(&*v, &[1.0]);
         cache.get_or_compute(key("b", "x"), compute(3.0)).await.unwrap();
-        cache.invalidate_model("a");
+        cache.clear(Some("a")).await;
         let (_, cached_a) = cache.get_or_compute(key("a", "x"), compute(4.0)).await.unwrap();
         let (_, cached_b) = cache.get_or_compute(key("b", "x"), compute(5.0)).await.unwrap();
         assert!(!cached_a, "model a's entry should be gone");

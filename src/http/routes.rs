@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::error::ApiError;
 use super::extract::{JsonBody, QueryParams};
 use super::AppState;
-use crate::cache::CacheStats;
+use crate::cache::{CacheStats, TierClear};
 use crate::registry::{ModelState, ModelStatus};
 use crate::service::Analysis;
 
@@ -105,29 +105,25 @@ pub struct ClearQuery {
 pub struct ClearResponse {
     /// `"all"` or the model's name.
     pub cleared: String,
+    /// What happened in each tier (a tier that is down says so).
+    pub tiers: Vec<TierClear>,
     /// Stats after clearing.
     pub cache: CacheStats,
 }
 
-/// `DELETE /cache[?model=NAME]`.
+/// `DELETE /cache[?model=NAME]`: clears every tier (Redis: only this server's namespace).
 pub async fn clear_cache(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<ClearQuery>,
 ) -> Result<Json<ClearResponse>, ApiError> {
     let cache = &state.service.cache;
-    let cleared = match query.model {
-        Some(model) => {
-            state.service.registry.state(&model)?;
-            cache.invalidate_model(&model);
-            model
-        }
-        None => {
-            cache.invalidate_all();
-            "all".to_string()
-        }
-    };
+    if let Some(model) = &query.model {
+        state.service.registry.state(model)?;
+    }
+    let tiers = cache.clear(query.model.as_deref()).await;
+    let cleared = query.model.unwrap_or_else(|| "all".to_string());
     tracing::info!(cleared = %cleared, "prediction cache cleared");
-    Ok(Json(ClearResponse { cleared, cache: cache.stats().await }))
+    Ok(Json(ClearResponse { cleared, tiers, cache: cache.stats().await }))
 }
 
 /// Body of `GET /health`.

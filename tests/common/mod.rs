@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: paths into `../shared` and reference rows.
 #![allow(dead_code)]
 
+pub mod procs;
 pub mod server;
 
 use std::path::PathBuf;

@@ -1,0 +1,290 @@
+//! The tiered prediction cache (memory → disk → Redis) across restarts, replicas and
+//! faults, with real `sentiserve` and `redis-server` processes.
+
+mod common;
+
+use std::time::Duration;
+
+use common::procs::{free_port, redis_keys, sentences, RedisServer, ServerProcess};
+use serde_json::{json, Value};
+
+fn cached_flags(body: &Value) -> Vec<bool> {
+    body["results"].as_array().unwrap().iter().map(|r| r["cached"].as_bool().unwrap()).collect()
+}
+
+fn at_least(field: &'static str, n: u64) -> impl Fn(&Value) -> bool {
+    move |tier| tier[field].as_u64().unwrap_or(0) >= n
+}
+
+fn arg_list(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_drains_in_flight_requests_and_the_disk_tier_survives_restart() {
+    let (dir, logs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let args = arg_list(&["--cache-dir", dir.path().to_str().unwrap()]);
+    let mut server = ServerProcess::minilm(&args, &logs.path().join("first.log"));
+    server.ready().await;
+    let texts = sentences(0, 300);
+    let request = {
+        let (client, url, body) = (server.client.clone(), server.url("/analyze"), json!({ "texts": texts }));
+        tokio::spawn(async move {
+            let response = client.post(url).json(&body).send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(server.terminate(), "the server should exit cleanly on SIGTERM:\n{}", server.log_text());
+    let (status, body) = request.await.unwrap();
+    assert_eq!(status, 200, "the in-flight request was dropped: {body}");
+    assert_eq!(cached_flags(&body), vec![false; 300]);
+
+    let restarted = ServerProcess::minilm(&args, &logs.path().join("second.log"));
+    restarted.ready().await;
+    let (status, body) = restarted.analyze(json!({ "texts": texts })).await;
+    assert_eq!(status, 200);
+    assert_eq!(cached_flags(&body), vec![true; 300], "every text should come from the disk tier");
+    assert_eq!(restarted.get("/cache").await["misses"], 0, "the model must not run");
+    assert_eq!(restarted.tier("disk").await["hits"], 300);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn committed_disk_entries_survive_sigkill_during_writes() {
+    let (dir, logs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let args = arg_list(&["--cache-dir", dir.path().to_str().unwrap()]);
+    let mut server = ServerProcess::minilm(&args, &logs.path().join("first.log"));
+    server.ready().await;
+    let committed = sentences(0, 40);
+    assert_eq!(server.analyze(json!({ "texts": committed })).await.0, 200);
+    server.wait_tier("disk", "committed 40 writes", at_least("writes", 40)).await;
+
+    // Crash while another batch is being computed and written.
+    let request = {
+        let (client, url, body) =
+            (server.client.clone(), server.url("/analyze"), json!({ "texts": sentences(40, 300) }));
+        tokio::spawn(async move { client.post(url).json(&body).send().await.map(|r| r.status().as_u16()) })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    server.kill();
+    let _ = request.await;
+
+    let restarted = ServerProcess::minilm(&args, &logs.path().join("second.log"));
+    restarted.ready().await;
+    assert_eq!(restarted.tier("disk").await["up"], true);
+    let (status, body) = restarted.analyze(json!({ "texts": committed })).await;
+    assert_eq!(status, 200);
+    assert_eq!(cached_flags(&body), vec![true; 40]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_garbage_or_truncated_disk_file_is_rebuilt_and_the_server_serves() {
+    let logs = tempfile::tempdir().unwrap();
+
+    // Garbage where the database file should be.
+    let garbage_dir = tempfile::tempdir().unwrap();
+    let garbage: Vec<u8> = (0..65_536u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    std::fs::write(garbage_dir.path().join("predictions.redb"), garbage).unwrap();
+    let args = arg_list(&["--cache-dir", garbage_dir.path().to_str().unwrap()]);
+    let server = ServerProcess::minilm(&args, &logs.path().join("garbage.log"));
+    server.ready().await;
+    assert!(server.log_text().contains("moving it aside"), "{}", server.log_text());
+    let aside = std::fs::read_dir(garbage_dir.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .any(|e| e.file_name().to_string_lossy().contains("corrupt-"));
+    assert!(aside, "the damaged file should be kept aside for inspection");
+    let (status, _) = server.analyze(json!({ "text": "still works" })).await;
+    assert_eq!(status, 200);
+    let disk = server.wait_tier("disk", "written", at_least("writes", 1)).await;
+    assert_eq!(disk["up"], true);
+    drop(server);
+
+    // A real database cut in half.
+    let truncated_dir = tempfile::tempdir().unwrap();
+    let args = arg_list(&["--cache-dir", truncated_dir.path().to_str().unwrap()]);
+    let mut writer = ServerProcess::minilm(&args, &logs.path().join("writer.log"));
+    writer.ready().await;
+    writer.analyze(json!({ "texts": sentences(0, 50) })).await;
+    assert!(writer.terminate());
+    let path = truncated_dir.path().join("predictions.redb");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let server = ServerProcess::minilm(&args, &logs.path().join("truncated.log"));
+    server.ready().await;
+    let (status, body) = server.analyze(json!({ "texts": sentences(0, 50) })).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = server.analyze(json!({ "text": "a brand new sentence after recovery" })).await;
+    assert_eq!(status, 200);
+    let disk = server.wait_tier("disk", "written", at_least("writes", 1)).await;
+    assert_eq!(disk["up"], true, "{disk}\n{}", server.log_text());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unusable_cache_dir_disables_the_disk_tier_only() {
+    let logs = tempfile::tempdir().unwrap();
+    let not_a_dir = tempfile::NamedTempFile::new().unwrap();
+    let args = arg_list(&["--cache-dir", not_a_dir.path().to_str().unwrap()]);
+    let server = ServerProcess::minilm(&args, &logs.path().join("server.log"));
+    server.ready().await;
+    let (status, body) = server.analyze(json!({ "text": "served without a disk tier" })).await;
+    assert_eq!(status, 200, "{body}");
+    let disk = server.tier("disk").await;
+    assert_eq!(disk["up"], false);
+    assert!(disk["error"].as_str().unwrap().contains("cannot create"), "{disk}");
+    assert!(server.log_text().contains("disk cache tier disabled"), "{}", server.log_text());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_replicas_share_predictions_through_redis() {
+    let redis = RedisServer::start();
+    let logs = tempfile::tempdir().unwrap();
+    let args = arg_list(&["--redis-url", &redis.url()]);
+    let a = ServerProcess::minilm(&args, &logs.path().join("a.log"));
+    let b = ServerProcess::minilm(&args, &logs.path().join("b.log"));
+    a.ready().await;
+    b.ready().await;
+    b.wait_tier("redis", "up", |t| t["up"] == true).await;
+    a.wait_tier("redis", "up", |t| t["up"] == true).await;
+
+    let body = json!({ "text": "Analyzed on one replica, answered by the other." });
+    let (_, first) = a.analyze(body.clone()).await;
+    assert_eq!(cached_flags(&first), [false]);
+    a.wait_tier("redis", "written", at_least("writes", 1)).await;
+    let (_, second) = b.analyze(body).await;
+    assert_eq!(cached_flags(&second), [true]);
+    assert_eq!(first["results"][0]["scores"], second["results"][0]["scores"]);
+    assert_eq!(b.get("/cache").await["misses"], 0, "replica b must not run the model");
+    assert_eq!(b.tier("redis").await["hits"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clearing_empties_every_tier_but_only_our_redis_namespace() {
+    let redis = RedisServer::start();
+    let mut connection = redis.client().await;
+    let _: () = redis::cmd("SET").arg("someone-else:key").arg("keep me").query_async(&mut connection).await.unwrap();
+    let (dir, logs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let args = vec![
+        "--model".to_string(),
+        format!("minilm={}", common::minilm_dir().display()),
+        "--model".into(),
+        format!("tiny={}", common::tiny_dir("bert").display()),
+        "--default".into(),
+        "minilm".into(),
+        "--preload".into(),
+        "minilm,tiny".into(),
+        "--redis-url".into(),
+        redis.url(),
+        "--cache-dir".into(),
+        dir.path().display().to_string(),
+    ];
+    let server = ServerProcess::spawn(&args, &logs.path().join("server.log"));
+    server.ready().await;
+    server.wait_tier("redis", "up", |t| t["up"] == true).await;
+    server.analyze(json!({ "texts": ["one", "two", "three"] })).await;
+    server.analyze(json!({ "texts": ["one", "two"], "model": "tiny" })).await;
+    server.wait_tier("redis", "written", at_least("writes", 5)).await;
+    server.wait_tier("disk", "written", at_least("writes", 5)).await;
+    assert_eq!(redis_keys(&mut connection, "sentiserve:*").await.len(), 5);
+
+    let (status, report) = server.delete("/cache?model=tiny").await;
+    assert_eq!(status, 200, "{report}");
+    assert!(report["tiers"].as_array().unwrap().iter().all(|t| t["ok"] == true), "{report}");
+    assert!(redis_keys(&mut connection, "sentiserve:tiny:*").await.is_empty());
+    assert_eq!(redis_keys(&mut connection, "sentiserve:minilm:*").await.len(), 3);
+    assert_eq!(server.tier("disk").await["entries"], 3);
+
+    let (status, report) = server.delete("/cache").await;
+    assert_eq!(status, 200, "{report}");
+    assert!(redis_keys(&mut connection, "sentiserve:*").await.is_empty());
+    assert_eq!(redis_keys(&mut connection, "someone-else:*").await, ["someone-else:key"]);
+    assert_eq!(server.tier("disk").await["entries"], 0);
+    assert_eq!(server.tier("memory").await["entries"], 0);
+    let (_, again) = server.analyze(json!({ "texts": ["one"] })).await;
+    assert_eq!(cached_flags(&again), [false]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_down_at_start_is_tolerated_and_the_tier_reconnects_by_itself() {
+    let port = free_port();
+    let logs = tempfile::tempdir().unwrap();
+    let args = arg_list(&["--redis-url", &format!("redis://127.0.0.1:{port}")]);
+    let server = ServerProcess::minilm(&args, &logs.path().join("server.log"));
+    server.ready().await;
+    for text in sentences(0, 20) {
+        let (status, body) = server.analyze(json!({ "text": text })).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let down = server.tier("redis").await;
+    assert_eq!(down["up"], false);
+    assert!(down["error"].is_string(), "{down}");
+
+    let redis = RedisServer::start_on(port);
+    server.wait_tier("redis", "came back up", |t| t["up"] == true).await;
+    server.analyze(json!({ "text": "written after Redis came back" })).await;
+    server.wait_tier("redis", "written", at_least("writes", 1)).await;
+    let mut connection = redis.client().await;
+    assert_eq!(redis_keys(&mut connection, "sentiserve:minilm:*").await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killing_redis_mid_run_fails_no_request() {
+    let mut redis = RedisServer::start();
+    let port = redis.port;
+    let logs = tempfile::tempdir().unwrap();
+    let server = ServerProcess::minilm(&arg_list(&["--redis-url", &redis.url()]), &logs.path().join("server.log"));
+    server.ready().await;
+    server.wait_tier("redis", "up", |t| t["up"] == true).await;
+    server.analyze(json!({ "texts": sentences(0, 5) })).await;
+    server.wait_tier("redis", "written", at_least("writes", 5)).await;
+
+    redis.kill();
+    for chunk in sentences(100, 60).chunks(4) {
+        let requests = chunk.iter().map(|text| server.analyze(json!({ "text": text })));
+        for (status, body) in futures::future::join_all(requests).await {
+            assert_eq!(status, 200, "{body}");
+        }
+    }
+    assert_eq!(server.tier("redis").await["up"], false);
+    assert!(server.log_text().contains("redis cache tier is down"), "{}", server.log_text());
+
+    let _back = RedisServer::start_on(port);
+    server.wait_tier("redis", "came back up", |t| t["up"] == true).await;
+    let (status, _) = server.analyze(json!({ "text": "after the outage" })).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_undecodable_redis_value_is_a_miss_and_ttl_reaches_redis() {
+    let redis = RedisServer::start();
+    let logs = tempfile::tempdir().unwrap();
+    let args = arg_list(&["--redis-url", &redis.url(), "--cache-ttl-secs", "60"]);
+    let server = ServerProcess::minilm(&args, &logs.path().join("server.log"));
+    server.ready().await;
+    server.wait_tier("redis", "up", |t| t["up"] == true).await;
+    let fingerprint =
+        server.get("/models").await["models"].as_array().unwrap().iter().find(|m| m["name"] == "minilm").unwrap()
+            ["fingerprint"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let key = sentiserve::cache::CacheKey {
+        model: "minilm".into(),
+        fingerprint: fingerprint.into(),
+        text: "a poisoned entry".into(),
+    };
+    let full_key = format!("sentiserve:{}", sentiserve::cache::codec::stored_key(&key));
+    let mut connection = redis.client().await;
+    let _: () =
+        redis::cmd("SET").arg(&full_key).arg("not a value we wrote").query_async(&mut connection).await.unwrap();
+
+    let (status, body) = server.analyze(json!({ "text": "a poisoned entry" })).await;
+    assert_eq!(status, 200);
+    assert_eq!(cached_flags(&body), [false], "a corrupt value must not be served");
+    assert!(server.tier("redis").await["errors"].as_u64().unwrap() >= 1);
+
+    // The recomputed value replaced it, with the TTL.
+    server.wait_tier("redis", "written", at_least("writes", 1)).await;
+    let ttl_ms: i64 = redis::cmd("PTTL").arg(&full_key).query_async(&mut connection).await.unwrap();
+    assert!(ttl_ms > 0 && ttl_ms <= 60_000, "PTTL {ttl_ms}");
+}
