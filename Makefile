@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 SHARED ?= ../shared
 
-.PHONY: run run-minilm test build fmt lint clean
+.PHONY: run run-minilm test test-deps build fmt lint clean
 
 ## Start the server on the default model (downloaded from the Hugging Face Hub once).
 run:
@@ -16,9 +16,13 @@ run-minilm:
 	$(CARGO) run --release -- serve --host $(HOST) --port $(PORT) \
 		--model minilm=$(SHARED)/models/minilm-l6-sentiment --default minilm
 
-## Unit, parity and end-to-end tests (needs ../shared beside the project).
-test:
-	$(CARGO) test --locked -- --nocapture --test-threads 2
+## Unit, parity, end-to-end, fault and browser tests (needs ../shared beside the
+## project; installs redis-server, chromium and a validator venv when missing).
+test: test-deps
+	$(CARGO) test --locked -- --test-threads 2
+
+test-deps:
+	scripts/test-deps.sh
 
 build:
 	$(CARGO) build --release --locked

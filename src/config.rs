@@ -41,6 +41,9 @@ pub enum ConfigError {
         /// The parse error.
         source: ModelError,
     },
+    /// A `--cors-origin` is not a valid header value.
+    #[error("--cors-origin `{0}` is not a valid origin")]
+    CorsOrigin(String),
     /// A name refers to no configured model.
     #[error("{what} `{name}` is not a configured model (configured: {known})")]
     UnknownName {
@@ -173,6 +176,17 @@ impl Default for Limits {
     }
 }
 
+/// API keys and CORS of the HTTP layer.
+#[derive(Debug, Clone, Default)]
+pub struct HttpConfig {
+    /// Protects inference and read routes (`Authorization: Bearer KEY`).
+    pub api_key: Option<String>,
+    /// Protects loading/unloading models and clearing the cache.
+    pub admin_key: Option<String>,
+    /// Origins allowed by CORS (`*` for any); empty: no CORS headers.
+    pub cors_origins: Vec<axum::http::HeaderValue>,
+}
+
 /// Everything the server needs, from any front end (CLI, tests, embedding).
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -188,6 +202,8 @@ pub struct ServerConfig {
     pub batch: BatchConfig,
     /// HTTP request limits.
     pub limits: Limits,
+    /// API keys and CORS.
+    pub http: HttpConfig,
 }
 
 impl ServerConfig {
@@ -200,6 +216,7 @@ impl ServerConfig {
             cache: CacheConfig::default(),
             batch: BatchConfig::default(),
             limits: Limits::default(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -209,9 +226,10 @@ impl ServerConfig {
 pub struct ServeArgs {
     #[command(flatten)]
     pub models: ModelArgs,
-    /// Address to bind.
-    #[arg(long, env = "SENTISERVE_HOST", default_value = "127.0.0.1")]
-    pub host: String,
+    /// Address to bind. Default: 127.0.0.1 (loopback only) without keys, 0.0.0.0 when
+    /// --api-key or --admin-key is set.
+    #[arg(long, env = "SENTISERVE_HOST")]
+    pub host: Option<String>,
     /// Port to bind.
     #[arg(long, env = "SENTISERVE_PORT", default_value_t = 8080)]
     pub port: u16,
@@ -264,6 +282,16 @@ pub struct ServeArgs {
     /// Most texts queued per model before requests get 429.
     #[arg(long, env = "SENTISERVE_QUEUE_CAPACITY", default_value_t = 4096)]
     pub queue_capacity: usize,
+    /// Require this key (`Authorization: Bearer KEY`) on inference and read routes.
+    #[arg(long, env = "SENTISERVE_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Require this key on model load/unload and cache clearing.
+    #[arg(long, env = "SENTISERVE_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// Allow browser calls from this origin (CORS), e.g. https://app.example.com; `*` for
+    /// any. Repeatable; comma-separated in the environment. Off by default.
+    #[arg(long, env = "SENTISERVE_CORS_ORIGIN", value_delimiter = ',')]
+    pub cors_origin: Vec<String>,
     /// Log format: text or json.
     #[arg(long, env = "SENTISERVE_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
@@ -279,6 +307,16 @@ pub enum LogFormat {
 }
 
 impl ServeArgs {
+    /// Whether an API or admin key is configured.
+    pub fn has_keys(&self) -> bool {
+        [&self.api_key, &self.admin_key].iter().any(|k| k.as_deref().is_some_and(|k| !k.is_empty()))
+    }
+
+    /// The address to bind: `--host`, else 0.0.0.0 with keys and 127.0.0.1 without.
+    pub fn bind_host(&self) -> String {
+        self.host.clone().unwrap_or_else(|| if self.has_keys() { "0.0.0.0".into() } else { "127.0.0.1".into() })
+    }
+
     /// Builds the server configuration.
     ///
     /// Errors: [`ConfigError`] from the catalog, or a preload name that is not
@@ -320,6 +358,17 @@ impl ServeArgs {
                 queue_capacity: self.queue_capacity.max(1),
             },
             limits: Limits { max_body_bytes: self.max_body_bytes, max_texts: self.max_texts.max(1) },
+            http: HttpConfig {
+                api_key: self.api_key.clone().filter(|k| !k.is_empty()),
+                admin_key: self.admin_key.clone().filter(|k| !k.is_empty()),
+                cors_origins: self
+                    .cors_origin
+                    .iter()
+                    .map(|o| o.trim())
+                    .filter(|o| !o.is_empty())
+                    .map(|o| axum::http::HeaderValue::from_str(o).map_err(|_| ConfigError::CorsOrigin(o.to_string())))
+                    .collect::<Result<_, _>>()?,
+            },
         })
     }
 }

@@ -89,7 +89,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format, "info");
     let config = args.config()?;
     let app = App::new(config)?;
-    let address = format!("{}:{}", args.host, args.port);
+    let host = args.bind_host();
+    let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if !loopback && !args.has_keys() {
+        tracing::warn!(%host, "serving beyond loopback without --api-key/--admin-key: anyone who can reach it can use it");
+    }
+    let address = format!("{host}:{}", args.port);
     let listener = tokio::net::TcpListener::bind(&address).await.with_context(|| format!("cannot bind {address}"))?;
     tracing::info!(address = %listener.local_addr()?, "listening");
     app.spawn_preload();
@@ -134,8 +139,24 @@ async fn download(args: DownloadArgs) -> anyhow::Result<()> {
     for path in [&files.config, &files.tokenizer, &files.weights.path().to_path_buf()] {
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         total += size;
-        println!("{:>12}  {}", size, path.display());
+        println!("{:>10}  {}", human_bytes(size), path.display());
     }
-    println!("{:>12}  total bytes (revision {})", total, files.revision.as_deref().unwrap_or("local"));
+    println!("{:>10}  in all, revision {}", human_bytes(total), files.revision.as_deref().unwrap_or("local"));
     Ok(())
+}
+
+/// `1536` → `1.5 KiB`.
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }

@@ -66,7 +66,7 @@ pub enum RegistryError {
 }
 
 /// A slot's lifecycle state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelState {
     /// Not in memory; the next request loads it.
@@ -80,7 +80,7 @@ pub enum ModelState {
 }
 
 /// What `GET /models` shows of one model.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ModelStatus {
     /// Configured name.
     pub name: String,

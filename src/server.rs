@@ -54,12 +54,15 @@ impl App {
 
     /// The axum router serving this app.
     pub fn router(&self) -> axum::Router {
-        router(AppState {
-            service: self.service.clone(),
-            limits: Arc::new(self.config.limits.clone()),
-            preload: Arc::new(self.config.preload.clone()),
-            metrics: crate::telemetry::prometheus(),
-        })
+        router(
+            AppState {
+                service: self.service.clone(),
+                limits: Arc::new(self.config.limits.clone()),
+                preload: Arc::new(self.config.preload.clone()),
+                metrics: crate::telemetry::prometheus(),
+            },
+            &self.config.http,
+        )
     }
 
     /// Serves on `listener` until `shutdown` resolves, then stops accepting, lets

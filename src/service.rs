@@ -36,7 +36,7 @@ pub enum ServiceError {
 }
 
 /// The result for one input text.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TextResult {
     /// Best label.
     pub label: String,
@@ -51,7 +51,7 @@ pub struct TextResult {
 
 /// The answer to one analyze call; the JSON body of `POST /analyze` and of
 /// `sentiserve analyze`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Analysis {
     /// The model that answered.
     pub model: String,

@@ -107,9 +107,10 @@ impl TierCounters {
 }
 
 /// One tier's state, as `GET /cache` reports it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TierStats {
     /// `memory`, `disk` or `redis`.
+    #[schema(value_type = String)]
     pub tier: &'static str,
     /// Whether the tier is serving (false: disabled after an error, or unreachable).
     pub up: bool,
@@ -144,7 +145,7 @@ struct Counters {
 
 /// Counters and sizes, as `GET /cache` reports them. The top-level figures describe
 /// the whole cache (hits: answered without running the model) and its memory tier.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CacheStats {
     /// Entries in memory.
     pub entries: u64,
@@ -171,9 +172,10 @@ pub struct CacheStats {
 }
 
 /// The outcome of clearing one tier.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TierClear {
     /// `memory`, `disk` or `redis`.
+    #[schema(value_type = String)]
     pub tier: &'static str,
     /// Whether the tier was cleared.
     pub ok: bool,

@@ -42,6 +42,26 @@ impl ApiError {
     }
 }
 
+/// The body of every error response (for the OpenAPI document).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorResponse {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// Kind and explanation of an error.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Machine-readable kind: `invalid_json`, `invalid_query`, `invalid_request`,
+    /// `unauthorized`, `model_not_found`, `not_found`, `method_not_allowed`,
+    /// `payload_too_large`, `batch_too_large`, `unsupported_media_type`, `overloaded`,
+    /// `inference_error`, `model_unavailable`, `internal`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Human-readable explanation.
+    pub message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": { "type": self.kind, "message": self.message } });

@@ -1,19 +1,28 @@
-//! The HTTP API (axum): routes, JSON errors, limits and metrics. It knows nothing of
-//! tensors; everything goes through [`Service`].
+//! The HTTP API (axum): routes, JSON errors, limits, API keys, request ids, CORS and
+//! metrics. It knows nothing of tensors; everything goes through [`Service`].
 
+pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod openapi;
 pub mod routes;
+pub mod ui;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::routing::{delete, get, post};
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::LatencyUnit;
 
-use crate::config::Limits;
+use crate::config::{HttpConfig, Limits};
 use crate::service::Service;
 use error::ApiError;
 
@@ -30,10 +39,19 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
 }
 
-/// Builds the router with every route.
-pub fn router(state: AppState) -> Router {
+/// The `x-request-id` header: taken from the request when present, else a new UUID;
+/// echoed on the response and attached to the request's log line.
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Builds the router with every route and layer.
+pub fn router(state: AppState, http: &HttpConfig) -> Router {
     let max_body = state.limits.max_body_bytes;
-    Router::new()
+    let keys = Arc::new(auth::Keys::new(http.api_key.as_deref(), http.admin_key.as_deref()));
+    let router = Router::new()
+        .route("/", get(ui::index))
+        .route("/static/app.js", get(ui::script))
+        .route("/static/style.css", get(ui::style))
+        .route("/openapi.json", get(openapi::openapi_json))
         .route("/analyze", post(routes::analyze))
         .route("/models", get(routes::list_models))
         .route("/models/{name}", delete(routes::unload_model))
@@ -41,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .route("/cache", get(routes::cache_stats).delete(routes::clear_cache))
         .route("/health", get(routes::health))
         .route("/metrics", get(routes::metrics))
+        .route_layer(axum::middleware::from_fn_with_state(keys, auth::check))
         .route_layer(axum::middleware::from_fn(crate::telemetry::track))
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .fallback(|| async { ApiError::no_route() })
@@ -52,5 +71,37 @@ pub fn router(state: AppState) -> Router {
                 "internal error",
             ))
         }))
-        .with_state(state)
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::http::Request<axum::body::Body>| {
+                    let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
+                })
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(LatencyUnit::Micros)),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
+    let router = match cors(&http.cors_origins) {
+        Some(layer) => router.layer(layer),
+        None => router,
+    };
+    router.with_state(state)
+}
+
+/// CORS for the configured origins (`*` for any); `None` when none is configured.
+fn cors(origins: &[HeaderValue]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow =
+        if origins.iter().any(|o| o == "*") { AllowOrigin::any() } else { AllowOrigin::list(origins.iter().cloned()) };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, HeaderName::from_static("x-api-key")])
+            .expose_headers([REQUEST_ID])
+            .max_age(Duration::from_secs(3600)),
+    )
 }

@@ -10,6 +10,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
+use super::error::ErrorResponse;
 use super::extract::{JsonBody, QueryParams};
 use super::AppState;
 use crate::cache::{CacheStats, TierClear};
@@ -17,7 +18,7 @@ use crate::registry::{ModelState, ModelStatus};
 use crate::service::Analysis;
 
 /// Body of `POST /analyze`: exactly one of `text` and `texts`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnalyzeRequest {
     /// One text.
@@ -29,6 +30,22 @@ pub struct AnalyzeRequest {
 }
 
 /// `POST /analyze`.
+#[utoipa::path(
+    post, path = "/analyze", tag = "inference", request_body = AnalyzeRequest,
+    responses(
+        (status = 200, description = "One result per input, in input order", body = Analysis),
+        (status = 400, description = "Malformed JSON", body = ErrorResponse),
+        (status = 401, description = "Missing or wrong API key", body = ErrorResponse),
+        (status = 404, description = "Unknown model", body = ErrorResponse),
+        (status = 413, description = "Body or number of texts over the limit", body = ErrorResponse),
+        (status = 415, description = "Content type is not application/json", body = ErrorResponse),
+        (status = 422, description = "Missing, extra or wrongly typed fields", body = ErrorResponse),
+        (status = 429, description = "The model's inference queue is full", body = ErrorResponse),
+        (status = 500, description = "Inference failed", body = ErrorResponse),
+        (status = 503, description = "The model failed to load or was unloaded", body = ErrorResponse),
+    ),
+    security((), ("api_key" = []))
+)]
 pub async fn analyze(
     State(state): State<AppState>,
     JsonBody(request): JsonBody<AnalyzeRequest>,
@@ -54,7 +71,7 @@ pub async fn analyze(
 }
 
 /// Body of `GET /models`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ModelsResponse {
     /// The default model's name.
     pub default: String,
@@ -63,6 +80,14 @@ pub struct ModelsResponse {
 }
 
 /// `GET /models`.
+#[utoipa::path(
+    get, path = "/models", tag = "models",
+    responses(
+        (status = 200, description = "Every configured model", body = ModelsResponse),
+        (status = 401, description = "Missing or wrong API key", body = ErrorResponse),
+    ),
+    security((), ("api_key" = []))
+)]
 pub async fn list_models(State(state): State<AppState>) -> Json<ModelsResponse> {
     let registry = &state.service.registry;
     Json(ModelsResponse { default: registry.default_name().to_string(), models: registry.statuses() })
@@ -70,6 +95,17 @@ pub async fn list_models(State(state): State<AppState>) -> Json<ModelsResponse> 
 
 /// `POST /models/{name}/load`: loads (or retries) a configured model; 503 with the
 /// reason when the load fails.
+#[utoipa::path(
+    post, path = "/models/{name}/load", tag = "models",
+    params(("name" = String, Path, description = "A configured model name")),
+    responses(
+        (status = 200, description = "The model is loaded", body = ModelStatus),
+        (status = 401, description = "Missing or wrong admin key", body = ErrorResponse),
+        (status = 404, description = "Unknown model", body = ErrorResponse),
+        (status = 503, description = "The load failed; the message says why", body = ErrorResponse),
+    ),
+    security((), ("api_key" = []))
+)]
 pub async fn load_model(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -79,6 +115,16 @@ pub async fn load_model(
 }
 
 /// `DELETE /models/{name}`: unloads a model; its cached predictions stay valid.
+#[utoipa::path(
+    delete, path = "/models/{name}", tag = "models",
+    params(("name" = String, Path, description = "A configured model name")),
+    responses(
+        (status = 200, description = "The model is unloaded", body = ModelStatus),
+        (status = 401, description = "Missing or wrong admin key", body = ErrorResponse),
+        (status = 404, description = "Unknown model", body = ErrorResponse),
+    ),
+    security((), ("api_key" = []))
+)]
 pub async fn unload_model(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -88,12 +134,21 @@ pub async fn unload_model(
 }
 
 /// `GET /cache`.
+#[utoipa::path(
+    get, path = "/cache", tag = "cache",
+    responses(
+        (status = 200, description = "Sizes and counters, per tier", body = CacheStats),
+        (status = 401, description = "Missing or wrong API key", body = ErrorResponse),
+    ),
+    security((), ("api_key" = []))
+)]
 pub async fn cache_stats(State(state): State<AppState>) -> Json<CacheStats> {
     Json(state.service.cache.stats().await)
 }
 
 /// Query of `DELETE /cache`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ClearQuery {
     /// Clear only this model's entries.
@@ -101,7 +156,7 @@ pub struct ClearQuery {
 }
 
 /// Body of `DELETE /cache`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ClearResponse {
     /// `"all"` or the model's name.
     pub cleared: String,
@@ -112,6 +167,16 @@ pub struct ClearResponse {
 }
 
 /// `DELETE /cache[?model=NAME]`: clears every tier (Redis: only this server's namespace).
+#[utoipa::path(
+    delete, path = "/cache", tag = "cache", params(ClearQuery),
+    responses(
+        (status = 200, description = "What each tier removed, and the stats after", body = ClearResponse),
+        (status = 400, description = "Malformed query string", body = ErrorResponse),
+        (status = 401, description = "Missing or wrong admin key", body = ErrorResponse),
+        (status = 404, description = "Unknown model", body = ErrorResponse),
+    ),
+    security((), ("api_key" = []))
+)]
 pub async fn clear_cache(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<ClearQuery>,
@@ -127,9 +192,10 @@ pub async fn clear_cache(
 }
 
 /// Body of `GET /health`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
     /// `ok` when every preloaded model is loaded, else `loading` or `unavailable`.
+    #[schema(value_type = String)]
     pub status: &'static str,
     /// State of each preloaded model.
     pub models: BTreeMap<String, ModelState>,
@@ -137,6 +203,13 @@ pub struct Health {
 
 /// `GET /health`: 200 once every preloaded model is loaded; 503 before, or when one
 /// failed (see `GET /models` for the reason).
+#[utoipa::path(
+    get, path = "/health", tag = "operations",
+    responses(
+        (status = 200, description = "Every preloaded model is loaded", body = Health),
+        (status = 503, description = "A preloaded model is loading or failed", body = Health),
+    )
+)]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let registry = &state.service.registry;
     let models: BTreeMap<String, ModelState> =
@@ -153,6 +226,10 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus metrics", content_type = "text/plain", body = String))
+)]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     state.metrics.run_upkeep();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()

@@ -10,7 +10,7 @@ use super::scores::ScoreFunction;
 
 /// Which checkpoint family a model belongs to; decides weight names, position ids and
 /// the classification head.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Architecture {
     /// `BertForSequenceClassification`: pooler (dense + tanh on `[CLS]`) → classifier.

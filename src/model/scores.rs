@@ -42,7 +42,7 @@ impl ScoreFunction {
 }
 
 /// One label with its score.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct LabelScore {
     /// The label name from `id2label`.
     pub label: String,

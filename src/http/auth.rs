@@ -1,0 +1,156 @@
+//! API keys: `--api-key` protects inference and read routes, `--admin-key` protects
+//! loading/unloading models and clearing the cache. Keys are sent as
+//! `Authorization: Bearer KEY` (or `X-API-Key: KEY`) and compared in constant time
+//! (over SHA-256 digests, so not even the length leaks). The page, its assets, the
+//! OpenAPI document, `/health` and `/metrics` stay open.
+
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::error::ApiError;
+
+/// Which key a route needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No key.
+    Open,
+    /// The API key (or the admin key).
+    Inference,
+    /// The admin key (or, when no admin key is set, the API key).
+    Admin,
+}
+
+/// The access rule of every route, in one place.
+pub fn required(method: &Method, route: &str) -> Access {
+    match (method, route) {
+        (_, "/" | "/static/app.js" | "/static/style.css" | "/openapi.json" | "/health" | "/metrics") => Access::Open,
+        (&Method::DELETE, "/cache" | "/models/{name}") | (&Method::POST, "/models/{name}/load") => Access::Admin,
+        _ => Access::Inference,
+    }
+}
+
+/// The configured keys, kept as SHA-256 digests.
+#[derive(Clone, Default)]
+pub struct Keys {
+    api: Option<[u8; 32]>,
+    admin: Option<[u8; 32]>,
+}
+
+fn digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+impl Keys {
+    /// Keys from configuration; empty strings count as unset.
+    pub fn new(api: Option<&str>, admin: Option<&str>) -> Self {
+        let set = |k: Option<&str>| k.filter(|k| !k.is_empty()).map(digest);
+        Self { api: set(api), admin: set(admin) }
+    }
+
+    /// Whether any key is configured.
+    pub fn any(&self) -> bool {
+        self.api.is_some() || self.admin.is_some()
+    }
+
+    fn matches(expected: &Option<[u8; 32]>, presented: &Option<[u8; 32]>) -> bool {
+        match (expected, presented) {
+            (Some(e), Some(p)) => bool::from(e.ct_eq(p)),
+            _ => false,
+        }
+    }
+
+    /// Whether `presented` grants `access`.
+    pub fn allows(&self, access: Access, presented: Option<&str>) -> bool {
+        let presented = presented.map(digest);
+        let api = Self::matches(&self.api, &presented);
+        let admin = Self::matches(&self.admin, &presented);
+        match access {
+            Access::Open => true,
+            Access::Inference => self.api.is_none() || api || admin,
+            Access::Admin if self.admin.is_some() => admin,
+            Access::Admin => self.api.is_none() || api,
+        }
+    }
+}
+
+/// The key a request presents: `Authorization: Bearer KEY` or `X-API-Key: KEY`.
+fn presented_key(req: &Request) -> Option<&str> {
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim);
+    bearer.or_else(|| req.headers().get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim))
+}
+
+/// Middleware: answers 401 with a JSON error when the route's key is missing or wrong.
+pub async fn check(State(keys): State<Arc<Keys>>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_default();
+    let access = required(req.method(), &route);
+    if keys.allows(access, presented_key(&req)) {
+        return next.run(req).await;
+    }
+    let what = if access == Access::Admin { "an admin key" } else { "an API key" };
+    let mut response = ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        format!("this route needs {what}: send `Authorization: Bearer <key>`"),
+    )
+    .into_response();
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"sentiserve\""));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_keys_means_everything_is_open() {
+        let keys = Keys::new(None, Some(""));
+        assert!(!keys.any());
+        assert!(keys.allows(Access::Inference, None));
+        assert!(keys.allows(Access::Admin, None));
+    }
+
+    #[test]
+    fn api_key_alone_guards_both_levels() {
+        let keys = Keys::new(Some("k1"), None);
+        assert!(!keys.allows(Access::Inference, None));
+        assert!(!keys.allows(Access::Inference, Some("k2")));
+        assert!(keys.allows(Access::Inference, Some("k1")));
+        assert!(keys.allows(Access::Admin, Some("k1")));
+        assert!(keys.allows(Access::Open, None));
+    }
+
+    #[test]
+    fn admin_key_is_needed_for_admin_routes_and_works_everywhere() {
+        let keys = Keys::new(Some("user"), Some("root"));
+        assert!(!keys.allows(Access::Admin, Some("user")));
+        assert!(keys.allows(Access::Admin, Some("root")));
+        assert!(keys.allows(Access::Inference, Some("root")));
+        assert!(keys.allows(Access::Inference, Some("user")));
+        let admin_only = Keys::new(None, Some("root"));
+        assert!(admin_only.allows(Access::Inference, None), "without an API key, inference stays open");
+        assert!(!admin_only.allows(Access::Admin, None));
+    }
+
+    #[test]
+    fn every_route_has_the_intended_rule() {
+        assert_eq!(required(&Method::POST, "/analyze"), Access::Inference);
+        assert_eq!(required(&Method::GET, "/models"), Access::Inference);
+        assert_eq!(required(&Method::GET, "/cache"), Access::Inference);
+        assert_eq!(required(&Method::DELETE, "/cache"), Access::Admin);
+        assert_eq!(required(&Method::POST, "/models/{name}/load"), Access::Admin);
+        assert_eq!(required(&Method::DELETE, "/models/{name}"), Access::Admin);
+        assert_eq!(required(&Method::GET, "/health"), Access::Open);
+        assert_eq!(required(&Method::GET, "/"), Access::Open);
+    }
+}
