@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 SHARED ?= ../shared
 
-.PHONY: run run-minilm test test-deps build fmt lint clean
+.PHONY: run run-minilm test test-deps bench build fmt lint clean
 
 ## Start the server on the default model (downloaded from the Hugging Face Hub once).
 run:
@@ -23,6 +23,13 @@ test: test-deps
 
 test-deps:
 	scripts/test-deps.sh
+
+## Benchmarks: micro-benchmarks (criterion), then the load benchmark against the
+## release server with the PyTorch pipeline side by side (see benches/load.rs).
+bench:
+	$(CARGO) build --release --locked
+	$(CARGO) bench --locked --bench model -- --warm-up-time 1 --measurement-time 3
+	$(CARGO) bench --locked --bench load
 
 build:
 	$(CARGO) build --release --locked

@@ -79,6 +79,7 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
                     tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
                 })
                 .on_request(())
+                .on_failure(())
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(LatencyUnit::Micros)),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));

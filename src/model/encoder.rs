@@ -212,7 +212,7 @@ impl Layer {
         let x = self.attn_norm.forward(&(self.attn_out.forward(&context)? + x)?)?;
         let inner = self.ffn_in.forward(&x)?;
         let inner = match enc.activation {
-            Activation::GeluErf => inner.gelu_erf()?,
+            Activation::GeluErf => super::gelu::gelu_erf(&inner)?,
             Activation::GeluTanh => inner.gelu()?,
             Activation::Relu => inner.relu()?,
         };

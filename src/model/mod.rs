@@ -6,9 +6,11 @@ pub mod config;
 pub mod device;
 pub mod encoder;
 pub mod error;
+pub mod gelu;
 pub mod head;
 pub mod scores;
 pub mod source;
+pub mod synthetic;
 pub mod tokenize;
 
 use candle_core::{DType, Device};

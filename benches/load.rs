@@ -1,0 +1,285 @@
+//! The load benchmark behind `make bench`: starts the release server, drives it over
+//! loopback and, when its Python environment exists, runs the transformers pipeline on
+//! the same texts, threads and batch sizes, so every ratio comes from one run.
+//!
+//! Workloads, per model (the shared MiniLM and a distilbert-base-shaped random model):
+//! - all-miss: 512 distinct IMDb sentences, one text per request, 32 in flight;
+//! - single: 100 further distinct sentences, one request at a time (latency);
+//! - all-hit: the cached sentences again, 32 in flight, keep-alive;
+//! - zipf: 4,000 requests over 2,000 sentences with Zipf(1.1) popularity, 16 in flight.
+//!
+//! Environment: `PYTORCH_PYTHON` (default /tmp/ptvenv/bin/python), `BENCH_SECONDS` for
+//! the all-hit run (default 5), `BENCH_SKIP_PYTORCH=1`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sentiserve::model::synthetic::{write_distilbert, DistilBertShape};
+use sentiserve::model::{Model, ModelConfig, ModelFiles};
+use serde_json::{json, Value};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn texts(file: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(root().join("../shared/data/uci-sentiment").join(file)).unwrap();
+    text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["text"].as_str().unwrap().to_string()).collect()
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    ready: Duration,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start(dir: &Path, client: &reqwest::Client) -> Server {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let started = Instant::now();
+    let child = Command::new(root().join("target/release/sentiserve"))
+        .args(["serve", "--port", &port.to_string(), "--default", "bench", "--queue-capacity", "100000"])
+        .arg("--model")
+        .arg(format!("bench={}", dir.display()))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("build the release binary first: cargo build --release (make bench does)");
+    let base = format!("http://127.0.0.1:{port}");
+    loop {
+        if let Ok(r) = client.get(format!("{base}/health")).send().await {
+            if r.status() == 200 {
+                break;
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "server did not become ready");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Server { child, base, ready: started.elapsed() }
+}
+
+/// Latencies (ms) and wall time of one workload.
+struct Run {
+    latencies: Vec<f64>,
+    wall: Duration,
+    cached: usize,
+}
+
+impl Run {
+    fn percentile(&self, p: f64) -> f64 {
+        let mut sorted = self.latencies.clone();
+        sorted.sort_by(f64::total_cmp);
+        sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+    }
+    fn rate(&self) -> f64 {
+        self.latencies.len() as f64 / self.wall.as_secs_f64()
+    }
+}
+
+/// Sends `requests` (one text each) with `concurrency` in flight.
+async fn drive(client: &reqwest::Client, base: &str, requests: Arc<Vec<String>>, concurrency: usize) -> Run {
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers = (0..concurrency).map(|_| {
+        let (client, url, requests, next) =
+            (client.clone(), format!("{base}/analyze"), Arc::clone(&requests), Arc::clone(&next));
+        tokio::spawn(async move {
+            let (mut latencies, mut cached) = (Vec::new(), 0);
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(text) = requests.get(i) else { break };
+                let sent = Instant::now();
+                let response = client.post(&url).json(&json!({ "text": text })).send().await.unwrap();
+                assert_eq!(response.status(), 200);
+                let body: Value = response.json().await.unwrap();
+                latencies.push(sent.elapsed().as_secs_f64() * 1e3);
+                cached += usize::from(body["results"][0]["cached"] == true);
+            }
+            (latencies, cached)
+        })
+    });
+    let mut run = Run { latencies: Vec::new(), wall: Duration::ZERO, cached: 0 };
+    for worker in futures::future::join_all(workers).await {
+        let (latencies, cached) = worker.unwrap();
+        run.latencies.extend(latencies);
+        run.cached += cached;
+    }
+    run.wall = started.elapsed();
+    run
+}
+
+/// Repeats `texts` for `seconds` (all cached) with `concurrency` in flight.
+async fn drive_for(client: &reqwest::Client, base: &str, texts: &[String], concurrency: usize, seconds: u64) -> Run {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut run = Run { latencies: Vec::new(), wall: Duration::ZERO, cached: 0 };
+    let started = Instant::now();
+    while Instant::now() < deadline {
+        let part = drive(client, base, Arc::new(texts.to_vec()), concurrency).await;
+        run.latencies.extend(part.latencies);
+        run.cached += part.cached;
+    }
+    run.wall = started.elapsed();
+    run
+}
+
+/// `n` draws from Zipf(`s`) over `0..m` (xorshift; fixed seed, so runs are comparable).
+fn zipf(n: usize, m: usize, s: f64) -> Vec<usize> {
+    let weights: Vec<f64> = (1..=m).map(|k| 1.0 / (k as f64).powf(s)).collect();
+    let total: f64 = weights.iter().sum();
+    let mut cdf = Vec::with_capacity(m);
+    let mut acc = 0.0;
+    for w in weights {
+        acc += w / total;
+        cdf.push(acc);
+    }
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..n)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let u = (state >> 11) as f64 / (1u64 << 53) as f64;
+            cdf.partition_point(|&c| c < u).min(m - 1)
+        })
+        .collect()
+}
+
+/// Encoder FLOPs of one text of `tokens` tokens: 2 per multiply-add of every linear
+/// layer per token, plus the attention products (QKᵀ and PV).
+fn flops(config: &ModelConfig, tokens: usize) -> f64 {
+    let (h, i, t) = (config.hidden_size as f64, config.intermediate_size as f64, tokens as f64);
+    let per_layer = 2.0 * t * (4.0 * h * h + 2.0 * h * i) + 4.0 * t * t * h;
+    config.num_layers as f64 * per_layer
+}
+
+fn pytorch(dir: &Path, corpus: &Path) -> Vec<Value> {
+    if std::env::var("BENCH_SKIP_PYTORCH").is_ok() {
+        return Vec::new();
+    }
+    let python = std::env::var("PYTORCH_PYTHON").unwrap_or_else(|_| "/tmp/ptvenv/bin/python".into());
+    if !Path::new(&python).exists() {
+        println!("  (no PyTorch environment at {python}: see ../shared/bench/README.md; skipping the baseline)");
+        return Vec::new();
+    }
+    let output = Command::new(&python)
+        .arg(root().join("../shared/bench/pytorch_pipeline.py"))
+        .arg(dir)
+        .arg(corpus)
+        .args(["--threads", "2", "--batch", "1,8,32", "--n", "512"])
+        .env("HF_HUB_OFFLINE", "1")
+        .env("TRANSFORMERS_OFFLINE", "1")
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let imdb = texts("imdb.jsonl");
+    let amazon = texts("amazon.jsonl");
+    let corpus = root().join("../shared/data/uci-sentiment/imdb.jsonl");
+    let distilbert = root().join("target/bench-models/distilbert-base-random");
+    if !distilbert.join("model.safetensors").exists() {
+        write_distilbert(&distilbert, DistilBertShape::BASE, &root().join("../shared/models/minilm-l6-sentiment"))
+            .unwrap();
+    }
+    let models = [
+        ("minilm-l6-sentiment", root().join("../shared/models/minilm-l6-sentiment")),
+        ("distilbert-base (random)", distilbert),
+    ];
+    let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
+    let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let mut summary = Vec::new();
+
+    for (name, dir) in &models {
+        println!("\n== {name} ==");
+        let probe = Model::load(&ModelFiles::from_dir(dir).unwrap(), &candle_core::Device::Cpu).unwrap();
+        let mut seen = std::collections::HashSet::new();
+        let distinct: Vec<String> = imdb.iter().filter(|t| seen.insert(t.as_str())).cloned().collect();
+        let miss: Vec<String> = distinct[..512].to_vec();
+        let total_flops: f64 = miss.iter().map(|t| flops(probe.config(), probe.tokenize(t).unwrap().ids.len())).sum();
+        drop(probe);
+
+        let server = start(dir, &client).await;
+        let ready_ms = server.ready.as_secs_f64() * 1e3;
+        println!("ready (health 200) {ready_ms:.0} ms after start");
+        // Warm-up on texts outside every workload.
+        let warm: Vec<String> = amazon[900..].iter().map(|t| format!("warm-up {t}")).collect();
+        drive(&client, &server.base, Arc::new(warm), 8).await;
+
+        let all_miss = drive(&client, &server.base, Arc::new(miss.clone()), 32).await;
+        assert_eq!(all_miss.cached, 0);
+        let gflops = total_flops / all_miss.wall.as_secs_f64() / 1e9;
+        println!(
+            "all-miss   {:7.1} sentences/s  p50 {:7.2} ms  p99 {:7.2} ms  ({gflops:.0} GFLOP/s of 358 peak)",
+            all_miss.rate(),
+            all_miss.percentile(0.5),
+            all_miss.percentile(0.99)
+        );
+        let single = drive(&client, &server.base, Arc::new(distinct[512..612].to_vec()), 1).await;
+        println!(
+            "single     {:7.1} requests/s   p50 {:7.2} ms  p99 {:7.2} ms  (concurrency 1, misses)",
+            single.rate(),
+            single.percentile(0.5),
+            single.percentile(0.99)
+        );
+        let all_hit = drive_for(&client, &server.base, &miss, 32, seconds).await;
+        println!(
+            "all-hit    {:7.0} requests/s   p50 {:7.3} ms  p99 {:7.3} ms  (32 in flight, keep-alive)",
+            all_hit.rate(),
+            all_hit.percentile(0.5),
+            all_hit.percentile(0.99)
+        );
+        let pool: Vec<String> = imdb.iter().chain(&amazon).cloned().collect();
+        let zipf_texts: Vec<String> =
+            zipf(4000, pool.len(), 1.1).into_iter().map(|i| format!("zipf {}", pool[i])).collect();
+        let mixed = drive(&client, &server.base, Arc::new(zipf_texts), 16).await;
+        println!(
+            "zipf       {:7.0} requests/s   p50 {:7.2} ms  p99 {:7.2} ms  (hit rate {:.0}%)",
+            mixed.rate(),
+            mixed.percentile(0.5),
+            mixed.percentile(0.99),
+            100.0 * mixed.cached as f64 / mixed.latencies.len() as f64
+        );
+        drop(server);
+
+        let baseline = pytorch(dir, &corpus);
+        for row in &baseline {
+            println!(
+                "pytorch    {:7.1} sentences/s  batch {:>2}  p50 {:7.2} ms per batch  (transformers pipeline, torch {})",
+                row["sentences_per_s"].as_f64().unwrap_or(0.0),
+                row["batch"],
+                row["batch_latency_ms_p50"].as_f64().unwrap_or(0.0),
+                row["torch"].as_str().unwrap_or("?")
+            );
+        }
+        let best = baseline.iter().filter_map(|r| r["sentences_per_s"].as_f64()).fold(0.0, f64::max);
+        let batch1 = baseline.iter().find(|r| r["batch"] == 1).and_then(|r| r["batch_latency_ms_p50"].as_f64());
+        if best > 0.0 {
+            println!("ratio      all-miss / best PyTorch batch: {:.2}x (target >= 2)", all_miss.rate() / best);
+        }
+        if let Some(b1) = batch1 {
+            println!("ratio      single p50 / PyTorch batch-1 p50: {:.2} (target <= 0.5)", single.percentile(0.5) / b1);
+        }
+        summary.push(json!({
+            "model": name, "ready_ms": ready_ms, "all_miss_per_s": all_miss.rate(),
+            "single_p50_ms": single.percentile(0.5), "all_hit_per_s": all_hit.rate(), "all_hit_p99_ms": all_hit.percentile(0.99),
+            "zipf_per_s": mixed.rate(), "gflops": gflops, "pytorch_best_per_s": best, "pytorch_batch1_p50_ms": batch1,
+        }));
+    }
+    let out = root().join("target/bench");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("load.json"), serde_json::to_vec_pretty(&summary).unwrap()).unwrap();
+    println!("\nsummary written to target/bench/load.json");
+}

@@ -1,0 +1,31 @@
+//! Runs MiniLM forward passes in a loop so a profiler can attribute the time:
+//! `cargo run --release --example profile_forward -- BATCH ITERATIONS`.
+
+use candle_core::Device;
+use sentiserve::model::{Encoded, Model, ModelFiles};
+
+fn main() {
+    let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().unwrap()).collect();
+    let (batch, iterations) = (args.first().copied().unwrap_or(8), args.get(1).copied().unwrap_or(20));
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = std::env::var("MODEL_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|_| root.join("../shared/models/minilm-l6-sentiment"));
+    let model = Model::load(&ModelFiles::from_dir(&dir).unwrap(), &Device::Cpu).unwrap();
+    let text = std::fs::read_to_string(root.join("../shared/data/uci-sentiment/imdb.jsonl")).unwrap();
+    let encoded: Vec<Encoded> = text
+        .lines()
+        .take(batch)
+        .map(|l| {
+            model.tokenize(serde_json::from_str::<serde_json::Value>(l).unwrap()["text"].as_str().unwrap()).unwrap()
+        })
+        .collect();
+    let refs: Vec<&Encoded> = encoded.iter().collect();
+    let started = std::time::Instant::now();
+    for _ in 0..iterations {
+        model.logits(&refs).unwrap();
+    }
+    let per = started.elapsed().as_secs_f64() / iterations as f64;
+    let tokens: usize = encoded.iter().map(|e| e.ids.len()).sum();
+    println!("batch {batch}: {:.2} ms per forward, {:.1} texts/s, {tokens} tokens", per * 1e3, batch as f64 / per);
+}
