@@ -20,6 +20,24 @@ fn main() {
             model.tokenize(serde_json::from_str::<serde_json::Value>(l).unwrap()["text"].as_str().unwrap()).unwrap()
         })
         .collect();
+    if std::env::var("SORTED").is_ok() {
+        // All distinct texts, length-sorted and chunked as the batcher does.
+        let mut all: Vec<Encoded> = text
+            .lines()
+            .take(512)
+            .map(|l| {
+                model.tokenize(serde_json::from_str::<serde_json::Value>(l).unwrap()["text"].as_str().unwrap()).unwrap()
+            })
+            .collect();
+        all.sort_by_key(|e| e.ids.len());
+        let started = std::time::Instant::now();
+        for chunk in all.chunks(batch) {
+            model.logits(&chunk.iter().collect::<Vec<_>>()).unwrap();
+        }
+        let wall = started.elapsed().as_secs_f64();
+        println!("sorted, batch {batch}: {:.1} texts/s over {} texts", all.len() as f64 / wall, all.len());
+        return;
+    }
     let refs: Vec<&Encoded> = encoded.iter().collect();
     let started = std::time::Instant::now();
     for _ in 0..iterations {

@@ -4,7 +4,7 @@
 mod common;
 
 use candle_core::Device;
-use sentiserve::model::{Encoded, Model, ModelFiles};
+use sentiserve::model::{Encoded, Execution, Model, ModelFiles};
 
 const TOLERANCE: f32 = 1e-4;
 
@@ -15,14 +15,22 @@ fn assert_close(got: &[f32], want: &[f32], what: &str) {
     }
 }
 
+/// Checks both batch layouts: packed (the CPU default) and padded (the GPU path).
 fn check_parity(dir: &std::path::Path, reference: &std::path::Path) {
-    let model = Model::load(&ModelFiles::from_dir(dir).unwrap(), &Device::Cpu).unwrap();
+    for execution in [Execution::Packed, Execution::Padded] {
+        check_parity_with(dir, reference, execution);
+    }
+}
+
+fn check_parity_with(dir: &std::path::Path, reference: &std::path::Path, execution: Execution) {
+    let mut model = Model::load(&ModelFiles::from_dir(dir).unwrap(), &Device::Cpu).unwrap();
+    model.set_execution(execution).unwrap();
     let rows = common::references(reference);
     assert!(rows.len() >= 10, "{}: too few reference rows", reference.display());
     let mut encoded: Vec<Encoded> = Vec::new();
     let mut single: Vec<Vec<f32>> = Vec::new();
     for row in &rows {
-        let what = format!("{} / {:.40?}", dir.display(), row.text);
+        let what = format!("{} / {execution:?} / {:.40?}", dir.display(), row.text);
         let enc = model.tokenize(&row.text).unwrap();
         assert_eq!(enc.ids, row.input_ids, "{what}: token ids");
         assert_eq!(enc.truncated, row.truncated, "{what}: truncated flag");

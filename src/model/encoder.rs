@@ -8,11 +8,13 @@
 //! matrix, so each layer runs three large `x · W` products on `[tokens, hidden]`.
 
 use candle_core::{IndexOp, Module, Tensor};
-use candle_nn::{Embedding, LayerNorm, VarBuilder};
+use candle_nn::{Embedding, VarBuilder};
 
+use super::attention::packed_attention;
 use super::config::{Activation, Architecture, ModelConfig};
 use super::error::Result;
-use super::tokenize::EncoderInput;
+use super::norm::Norm;
+use super::tokenize::{EncoderInput, PackedInput};
 
 /// A linear layer `y = x · Wᵀ + b` with `Wᵀ` stored contiguous.
 #[derive(Debug, Clone)]
@@ -38,8 +40,12 @@ impl Dense {
         Ok(Self { weight_t: Tensor::cat(&weights, 1)?, bias: Tensor::cat(&biases, 0)? })
     }
 
-    /// `[n, in]` → `[n, out]`.
+    /// `[n, in]` → `[n, out]`. On the CPU through [`super::linear`] (thread count per
+    /// call, bias fused); elsewhere with candle's matmul.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 && x.is_contiguous() && x.rank() == 2 {
+            return Ok(super::linear::linear(x, &self.weight_t, &self.bias)?);
+        }
         Ok(x.matmul(&self.weight_t)?.broadcast_add(&self.bias)?)
     }
 
@@ -50,9 +56,8 @@ impl Dense {
 }
 
 /// Loads a LayerNorm stored as `weight`/`bias` (or the older `gamma`/`beta`).
-fn layer_norm(vb: VarBuilder, size: usize, eps: f64) -> Result<LayerNorm> {
-    let (w, b) = if vb.contains_tensor("weight") { ("weight", "bias") } else { ("gamma", "beta") };
-    Ok(LayerNorm::new(vb.get(size, w)?, vb.get(size, b)?, eps))
+fn layer_norm(vb: VarBuilder, size: usize, eps: f64) -> Result<Norm> {
+    Ok(Norm::load(vb, size, eps)?)
 }
 
 /// Weight names inside one layer, per family.
@@ -98,10 +103,10 @@ struct Layer {
     /// Fused Q, K, V projection: `[hidden, 3·hidden]`.
     qkv: Dense,
     attn_out: Dense,
-    attn_norm: LayerNorm,
+    attn_norm: Norm,
     ffn_in: Dense,
     ffn_out: Dense,
-    out_norm: LayerNorm,
+    out_norm: Norm,
 }
 
 /// The encoder: embeddings, then `num_layers` blocks.
@@ -109,7 +114,7 @@ pub struct Encoder {
     word: Embedding,
     position: Embedding,
     token_type: Option<Embedding>,
-    embed_norm: LayerNorm,
+    embed_norm: Norm,
     layers: Vec<Layer>,
     num_heads: usize,
     hidden: usize,
@@ -148,17 +153,41 @@ impl Encoder {
         })
     }
 
-    /// Runs the encoder and returns the final hidden state of each sequence's first
-    /// token (`[CLS]` / `<s>`): `[batch, hidden]`.
+    /// Token + position (+ segment) embeddings and their LayerNorm; every id tensor
+    /// `[n]` → `[n, hidden]`.
+    fn embed(&self, ids: &Tensor, positions: &Tensor, types: &Tensor) -> Result<Tensor> {
+        let mut x = (self.word.forward(ids)? + self.position.forward(positions)?)?;
+        if let Some(token_type) = &self.token_type {
+            x = (x + token_type.forward(types)?)?;
+        }
+        Ok(self.embed_norm.forward(&x)?)
+    }
+
+    /// Runs the encoder on a packed batch (no padding; CPU only) and returns the final
+    /// hidden state of each text's first token: `[texts, hidden]`. The last layer
+    /// computes only those rows.
+    pub fn forward_packed(&self, input: &PackedInput) -> Result<Tensor> {
+        let mut x = self.embed(&input.input_ids, &input.position_ids, &input.type_ids)?;
+        let last = self.layers.len().saturating_sub(1);
+        for (i, layer) in self.layers.iter().enumerate() {
+            let qkv = layer.qkv.forward(&x)?;
+            let first_only = i == last;
+            let context = packed_attention(&qkv, &input.segments, self.num_heads, first_only)?;
+            let residual = if first_only { x.index_select(&input.first_rows, 0)? } else { x };
+            x = layer.finish(&context, &residual, self.activation)?;
+        }
+        Ok(x)
+    }
+
+    /// Runs the encoder on a right-padded batch (any device) and returns the final
+    /// hidden state of each sequence's first token (`[CLS]` / `<s>`): `[batch, hidden]`.
     pub fn forward(&self, input: &EncoderInput) -> Result<Tensor> {
         let (batch, seq_len) = input.input_ids.dims2()?;
-        let ids = input.input_ids.flatten_all()?;
-        let mut x = self.word.forward(&ids)?;
-        x = (x + self.position.forward(&input.position_ids.flatten_all()?)?)?;
-        if let Some(token_type) = &self.token_type {
-            x = (x + token_type.forward(&input.type_ids.flatten_all()?)?)?;
-        }
-        x = self.embed_norm.forward(&x)?;
+        let mut x = self.embed(
+            &input.input_ids.flatten_all()?,
+            &input.position_ids.flatten_all()?,
+            &input.type_ids.flatten_all()?,
+        )?;
         for layer in &self.layers {
             x = layer.forward(&x, batch, seq_len, self, &input.attention_bias)?;
         }
@@ -209,13 +238,19 @@ impl Layer {
         let scores = q.matmul(&k.t()?)?.broadcast_add(bias)?;
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
         let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((batch * seq_len, h))?;
-        let x = self.attn_norm.forward(&(self.attn_out.forward(&context)? + x)?)?;
+        self.finish(&context, x, enc.activation)
+    }
+
+    /// Everything after attention: output projection + residual + LayerNorm, then the
+    /// feed-forward block + residual + LayerNorm. `context`, `residual`: `[rows, hidden]`.
+    fn finish(&self, context: &Tensor, residual: &Tensor, activation: Activation) -> Result<Tensor> {
+        let x = self.attn_norm.forward_residual(&self.attn_out.forward(context)?, residual)?;
         let inner = self.ffn_in.forward(&x)?;
-        let inner = match enc.activation {
+        let inner = match activation {
             Activation::GeluErf => super::gelu::gelu_erf(&inner)?,
             Activation::GeluTanh => inner.gelu()?,
             Activation::Relu => inner.relu()?,
         };
-        Ok(self.out_norm.forward(&(self.ffn_out.forward(&inner)? + x)?)?)
+        Ok(self.out_norm.forward_residual(&self.ffn_out.forward(&inner)?, &x)?)
     }
 }

@@ -21,7 +21,8 @@ pub fn gelu_erf(xs: &Tensor) -> Result<Tensor> {
     }
 }
 
-/// Elements per thread task; below two of these the work stays on one thread.
+/// Elements per thread task; below four of these the work stays on one thread (a
+/// single short text's activations are cheaper than a thread hand-off).
 const CHUNK: usize = 16 * 1024;
 
 struct GeluErf;
@@ -38,7 +39,7 @@ impl CustomOp1 for GeluErf {
         };
         let input = &data[start..end];
         let mut output = vec![0f32; input.len()];
-        if input.len() < 2 * CHUNK {
+        if input.len() < 4 * CHUNK {
             gelu_slice(input, &mut output);
         } else {
             output.par_chunks_mut(CHUNK).zip(input.par_chunks(CHUNK)).for_each(|(o, x)| gelu_slice(x, o));
@@ -101,7 +102,7 @@ fn gelu(x: f32) -> f32 {
 /// ~2e-7: `2^n · e^r` with `n = round(y·log2 e)` (magic-number rounding, so it
 /// vectorizes) and a degree-6 Taylor polynomial on `|r| ≤ ln2/2`.
 #[inline(always)]
-fn exp_nonpositive(y: f32) -> f32 {
+pub(crate) fn exp_nonpositive(y: f32) -> f32 {
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
     const ROUND: f32 = 12_582_912.0; // 1.5 · 2^23

@@ -2,12 +2,15 @@
 //!
 //! This layer knows nothing of HTTP or caching: texts in, logits out.
 
+pub mod attention;
 pub mod config;
 pub mod device;
 pub mod encoder;
 pub mod error;
 pub mod gelu;
 pub mod head;
+pub mod linear;
+pub mod norm;
 pub mod scores;
 pub mod source;
 pub mod synthetic;
@@ -27,6 +30,17 @@ use encoder::Encoder;
 use head::Head;
 use tokenize::TextEncoder;
 
+/// How a batch is laid out for the encoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Execution {
+    /// Tokens of all texts back to back, no padding, fused attention kernel (CPU only;
+    /// the default there).
+    Packed,
+    /// Right-padded `[batch, seq_len]` with an attention mask, candle ops (any device;
+    /// the default on GPUs).
+    Padded,
+}
+
 /// A sequence classifier ready to run. Read-only after load: share it as `Arc<Model>`.
 pub struct Model {
     config: ModelConfig,
@@ -34,6 +48,7 @@ pub struct Model {
     encoder: Encoder,
     head: Head,
     device: Device,
+    execution: Execution,
 }
 
 impl Model {
@@ -74,7 +89,8 @@ impl Model {
         };
         let encoder = Encoder::load(model_vb.clone(), &config)?;
         let head = Head::load(&root, &model_vb, &config)?;
-        Ok(Self { config, text, encoder, head, device: device.clone() })
+        let execution = if device.is_cpu() { Execution::Packed } else { Execution::Padded };
+        Ok(Self { config, text, encoder, head, device: device.clone(), execution })
     }
 
     /// The parsed `config.json`.
@@ -99,13 +115,26 @@ impl Model {
         self.text.encode(text)
     }
 
-    /// Runs one right-padded batch and returns one logits row `[num_labels]` per item,
-    /// in input order. Padding does not change any row's logits.
+    /// Chooses the batch layout (packed needs the CPU).
+    ///
+    /// Errors: [`ModelError::Device`] for packed execution on another device.
+    pub fn set_execution(&mut self, execution: Execution) -> Result<()> {
+        if execution == Execution::Packed && !self.device.is_cpu() {
+            return Err(ModelError::Device("packed execution runs on the CPU only".into()));
+        }
+        self.execution = execution;
+        Ok(())
+    }
+
+    /// Runs one batch and returns one logits row `[num_labels]` per item, in input
+    /// order. Batch composition does not change any row's logits.
     ///
     /// Errors: [`ModelError::Tensor`]; an empty batch is an error.
     pub fn logits(&self, batch: &[&Encoded]) -> Result<Vec<Vec<f32>>> {
-        let input = self.text.batch(batch, &self.device)?;
-        let first = self.encoder.forward(&input)?;
+        let first = match self.execution {
+            Execution::Packed => self.encoder.forward_packed(&self.text.pack(batch, &self.device)?)?,
+            Execution::Padded => self.encoder.forward(&self.text.batch(batch, &self.device)?)?,
+        };
         Ok(self.head.forward(&first)?.to_vec2::<f32>()?)
     }
 

@@ -33,6 +33,22 @@ pub struct EncoderInput {
     pub attention_bias: Tensor,
 }
 
+/// A batch packed without padding: the tokens of every text one after another; used
+/// on the CPU (see [`super::attention`]).
+#[derive(Debug)]
+pub struct PackedInput {
+    /// Token ids, `[total_tokens]`, u32.
+    pub input_ids: Tensor,
+    /// Segment ids, `[total_tokens]`, u32.
+    pub type_ids: Tensor,
+    /// Position ids, `[total_tokens]`, u32.
+    pub position_ids: Tensor,
+    /// `(first row, length)` of each text.
+    pub segments: super::attention::Segments,
+    /// The row of each text's first token, `[texts]`, u32.
+    pub first_rows: Tensor,
+}
+
 /// A tokenizer with the server's own truncation and no padding.
 pub struct TextEncoder {
     tokenizer: Tokenizer,
@@ -72,6 +88,35 @@ impl TextEncoder {
             ids: enc.get_ids().to_vec(),
             type_ids: enc.get_type_ids().to_vec(),
             truncated: !enc.get_overflowing().is_empty(),
+        })
+    }
+
+    /// Concatenates `items` without padding.
+    ///
+    /// Errors: [`ModelError::Tensor`]; an empty batch or text is a
+    /// [`ModelError::Tokenizer`] error.
+    pub fn pack(&self, items: &[&Encoded], device: &Device) -> Result<PackedInput> {
+        if items.is_empty() || items.iter().any(|e| e.ids.is_empty()) {
+            return Err(ModelError::Tokenizer("empty batch or text".into()));
+        }
+        let total: usize = items.iter().map(|e| e.ids.len()).sum();
+        let (mut ids, mut types, mut positions) =
+            (Vec::with_capacity(total), Vec::with_capacity(total), Vec::with_capacity(total));
+        let mut segments = Vec::with_capacity(items.len());
+        for item in items {
+            segments.push((ids.len(), item.ids.len()));
+            ids.extend_from_slice(&item.ids);
+            types.extend_from_slice(&item.type_ids);
+            let offset = if self.offset_positions { self.pad_id + 1 } else { 0 };
+            positions.extend((0..item.ids.len() as u32).map(|t| offset + t));
+        }
+        let first_rows: Vec<u32> = segments.iter().map(|&(first, _)| first as u32).collect();
+        Ok(PackedInput {
+            input_ids: Tensor::from_vec(ids, total, device)?,
+            type_ids: Tensor::from_vec(types, total, device)?,
+            position_ids: Tensor::from_vec(positions, total, device)?,
+            first_rows: Tensor::from_vec(first_rows, items.len(), device)?,
+            segments: segments.into(),
         })
     }
 

@@ -1,0 +1,240 @@
+//! Packed (variable-length) multi-head self-attention for the CPU.
+//!
+//! The encoder keeps every token of a batch in one `[total_tokens, hidden]` matrix with
+//! no padding; a sequence is a `(first row, length)` segment. This op reads Q, K and V
+//! straight from the fused projection `[total_tokens, 3·hidden]` and writes the context
+//! `[rows, hidden]`, one parallel task per (sequence, head): no split or transpose
+//! copies, no padding, no mask, and one thread-pool dispatch per layer instead of two
+//! small matrix products per head. It computes softmax(QKᵀ/√d)·V (Vaswani et al. 2017,
+//! "Attention Is All You Need") exactly as the padded form with a −∞ mask does.
+//!
+//! With `first_only`, only each sequence's first query (`[CLS]`/`<s>`) is computed: the
+//! classification head reads nothing else from the last layer.
+
+use std::sync::Arc;
+
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::gelu::exp_nonpositive;
+
+/// `(first row, length)` of each sequence in the packed matrix.
+pub type Segments = Arc<[(usize, usize)]>;
+
+/// Context of every query (`first_only = false`: `[total_tokens, hidden]`) or of each
+/// sequence's first query (`[sequences, hidden]`), from `qkv` `[total_tokens, 3·hidden]`
+/// (contiguous f32 on the CPU).
+///
+/// Errors: a non-CPU or non-f32 input, or a width not divisible into `heads`.
+pub fn packed_attention(qkv: &Tensor, segments: &Segments, heads: usize, first_only: bool) -> Result<Tensor> {
+    qkv.apply_op1_no_bwd(&PackedAttention { segments: Arc::clone(segments), heads, first_only })
+}
+
+struct PackedAttention {
+    segments: Segments,
+    heads: usize,
+    first_only: bool,
+}
+
+/// A pointer to the output that tasks write through; see the SAFETY note in `cpu_fwd`.
+#[derive(Clone, Copy)]
+struct Output(*mut f32);
+// SAFETY: tasks write disjoint cells (see `cpu_fwd`), and the buffer outlives them.
+unsafe impl Send for Output {}
+unsafe impl Sync for Output {}
+
+impl CustomOp1 for PackedAttention {
+    fn name(&self) -> &'static str {
+        "packed-attention"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (total, width) = layout.shape().dims2()?;
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("packed-attention: qkv must be contiguous")
+        };
+        let qkv = &storage.as_slice::<f32>()?[start..end];
+        if width % 3 != 0 || (width / 3) % self.heads != 0 {
+            candle_core::bail!("packed-attention: width {width} does not split into Q, K, V of {} heads", self.heads)
+        }
+        if self.segments.iter().any(|&(first, len)| len == 0 || first + len > total) {
+            candle_core::bail!("packed-attention: a segment lies outside the {total} rows")
+        }
+        let hidden = width / 3;
+        let rows = if self.first_only { self.segments.len() } else { total };
+        let mut output = vec![0f32; rows * hidden];
+        let out = Output(output.as_mut_ptr());
+        let tasks = self.segments.len() * self.heads;
+        let run = |task: usize| {
+            let (index, head) = (task / self.heads, task % self.heads);
+            let (first, len) = self.segments[index];
+            let out_row = if self.first_only { index } else { first };
+            let job = Job { qkv, hidden, head_dim: hidden / self.heads, head, first, len, out_row };
+            let queries = if self.first_only { 1 } else { len };
+            // SAFETY: task (sequence, head) writes only rows `out_row..out_row + queries`
+            // of columns `head·d..(head+1)·d`; sequences own disjoint row ranges and heads
+            // disjoint column ranges, so no two tasks write the same cell, and `output`
+            // lives until every task has returned.
+            unsafe { attend(&job, queries, out) };
+        };
+        // Parallel only when the work (Σ len² · hidden multiply-adds) outweighs a
+        // thread hand-off; single short texts stay on the calling thread.
+        let work: usize =
+            self.segments.iter().map(|&(_, len)| len * if self.first_only { 1 } else { len }).sum::<usize>() * hidden;
+        if tasks > 1 && work >= 1 << 20 {
+            (0..tasks).into_par_iter().for_each(run);
+        } else {
+            (0..tasks).for_each(run);
+        }
+        Ok((CpuStorage::F32(output), Shape::from((rows, hidden))))
+    }
+}
+
+struct Job<'a> {
+    qkv: &'a [f32],
+    hidden: usize,
+    head_dim: usize,
+    head: usize,
+    first: usize,
+    len: usize,
+    out_row: usize,
+}
+
+/// Picks the widest vector unit available.
+unsafe fn attend(job: &Job, queries: usize, out: Output) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return attend_avx512(job, queries, out);
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            return attend_avx2(job, queries, out);
+        }
+    }
+    attend_generic(job, queries, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn attend_avx512(job: &Job, queries: usize, out: Output) {
+    attend_generic(job, queries, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn attend_avx2(job: &Job, queries: usize, out: Output) {
+    attend_generic(job, queries, out)
+}
+
+/// One (sequence, head): for each query, scores over the sequence's keys, softmax, and
+/// the probability-weighted sum of its values.
+#[inline(always)]
+unsafe fn attend_generic(job: &Job, queries: usize, out: Output) {
+    let Job { qkv, hidden, head_dim: d, head, first, len, out_row } = *job;
+    let width = 3 * hidden;
+    let scale = 1.0 / (d as f32).sqrt();
+    let column = head * d;
+    let mut scores = vec![0f32; len];
+    for i in 0..queries {
+        let q = &qkv[(first + i) * width + column..][..d];
+        let mut max = f32::NEG_INFINITY;
+        for (j, score) in scores.iter_mut().enumerate() {
+            let k = &qkv[(first + j) * width + hidden + column..][..d];
+            *score = dot(q, k) * scale;
+            max = max.max(*score);
+        }
+        let mut sum = 0f32;
+        for score in scores.iter_mut() {
+            *score = exp_nonpositive(*score - max);
+            sum += *score;
+        }
+        let inv = 1.0 / sum;
+        // SAFETY: see `cpu_fwd`: this row/column range belongs to this task alone.
+        let target = std::slice::from_raw_parts_mut(out.0.add((out_row + i) * hidden + column), d);
+        for (j, &p) in scores.iter().enumerate() {
+            let v = &qkv[(first + j) * width + 2 * hidden + column..][..d];
+            let p = p * inv;
+            for (t, &x) in target.iter_mut().zip(v) {
+                *t += p * x;
+            }
+        }
+    }
+}
+
+/// Dot product with 16 independent partial sums, so it vectorizes without reordering
+/// a single accumulator.
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..16 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut total: f32 = acc.iter().sum();
+    for (x, y) in ra.iter().zip(rb) {
+        total += x * y;
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, IndexOp};
+
+    /// The padded reference: softmax(QKᵀ/√d)V per sequence with candle ops.
+    fn reference(qkv: &Tensor, segments: &[(usize, usize)], heads: usize) -> Tensor {
+        let hidden = qkv.dim(1).unwrap() / 3;
+        let d = hidden / heads;
+        let parts: Vec<Tensor> = segments
+            .iter()
+            .map(|&(first, len)| {
+                let rows = qkv.narrow(0, first, len).unwrap();
+                let split = |i: usize| {
+                    rows.narrow(1, i * hidden, hidden)
+                        .unwrap()
+                        .reshape((len, heads, d))
+                        .unwrap()
+                        .transpose(0, 1)
+                        .unwrap()
+                        .contiguous()
+                        .unwrap()
+                };
+                let (q, k, v) = (split(0), split(1), split(2));
+                let scores = (q.matmul(&k.t().unwrap()).unwrap() / (d as f64).sqrt()).unwrap();
+                let probs = candle_nn::ops::softmax_last_dim(&scores).unwrap();
+                probs.matmul(&v).unwrap().transpose(0, 1).unwrap().reshape((len, hidden)).unwrap()
+            })
+            .collect();
+        Tensor::cat(&parts, 0).unwrap()
+    }
+
+    #[test]
+    fn matches_padded_attention_for_all_queries_and_first_only() {
+        let segments: Vec<(usize, usize)> = vec![(0, 5), (5, 1), (6, 17), (23, 9)];
+        let (total, heads, hidden) = (32, 4, 48);
+        let qkv = Tensor::randn(0f32, 1.0, (total, 3 * hidden), &Device::Cpu).unwrap();
+        let shared: Segments = segments.clone().into();
+        let want = reference(&qkv, &segments, heads);
+        let got = packed_attention(&qkv, &shared, heads, false).unwrap();
+        let diff = (got - &want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(diff < 1e-5, "max difference {diff}");
+        let firsts = packed_attention(&qkv, &shared, heads, true).unwrap();
+        for (i, &(first, _)) in segments.iter().enumerate() {
+            let a = firsts.i(i).unwrap();
+            let b = want.i(first).unwrap();
+            let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(diff < 1e-5, "sequence {i}: {diff}");
+        }
+    }
+
+    #[test]
+    fn rejects_segments_outside_the_matrix() {
+        let qkv = Tensor::zeros((4, 12), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let segments: Segments = vec![(2, 3)].into();
+        assert!(packed_attention(&qkv, &segments, 2, false).is_err());
+    }
+}
