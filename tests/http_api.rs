@@ -295,3 +295,37 @@ async fn metrics_expose_requests_cache_and_load_time() {
     }
     assert!(text.contains("route=\"/analyze\""), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_queue_answers_429_and_completes_everything_it_accepted() {
+    let mut cfg = config(&[("minilm", common::minilm_dir())]);
+    cfg.batch.queue_capacity = 2;
+    cfg.batch.max_batch_size = 1;
+    let server = start(cfg).await;
+    server.wait_health(200).await;
+    let texts: Vec<String> = (0..48).map(|i| format!("overload sentence number {i}, with a few more words")).collect();
+    let requests = texts.iter().map(|text| server.analyze(json!({ "text": text })));
+    let outcomes = futures::future::join_all(requests).await;
+    let (mut accepted, mut refused) = (Vec::new(), 0);
+    for (text, (status, body)) in texts.iter().zip(&outcomes) {
+        match status {
+            200 => {
+                assert_eq!(body["results"].as_array().unwrap().len(), 1, "{body}");
+                accepted.push(text.clone());
+            }
+            429 => {
+                assert_eq!(body["error"]["type"], "overloaded", "{body}");
+                refused += 1;
+            }
+            other => panic!("unexpected status {other}: {body}"),
+        }
+    }
+    assert!(refused > 0, "a queue of 2 should refuse some of 48 simultaneous requests");
+    assert!(!accepted.is_empty());
+    // Everything accepted was computed and cached; the server is healthy.
+    for text in &accepted {
+        let (status, body) = server.analyze(json!({ "text": text })).await;
+        assert_eq!((status, body["results"][0]["cached"].as_bool()), (200, Some(true)), "{text}");
+    }
+    server.wait_health(200).await;
+}

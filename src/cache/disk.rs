@@ -82,6 +82,11 @@ impl DiskTier {
         Ok(Self { db, tx, counters, path, capacity })
     }
 
+    /// This tier's counters.
+    pub fn counters(&self) -> &TierCounters {
+        &self.counters
+    }
+
     /// Reads the encoded value of `key`, if present.
     pub async fn get(&self, key: &str) -> Option<Vec<u8>> {
         let (db, key_owned) = (Arc::clone(&self.db), key.to_string());
@@ -345,11 +350,4 @@ fn clear(db: &Database, prefix: Option<&str>) -> Result<u64, redb::Error> {
     }
     txn.commit()?;
     Ok(removed)
-}
-
-impl DiskTier {
-    /// This tier's counters.
-    pub fn counters(&self) -> &TierCounters {
-        &self.counters
-    }
 }

@@ -135,6 +135,11 @@ impl RedisTier {
         Ok(Self { shared, supervisor })
     }
 
+    /// This tier's counters.
+    pub fn counters(&self) -> &TierCounters {
+        &self.shared.counters
+    }
+
     /// Whether the last command or ping succeeded.
     pub fn is_up(&self) -> bool {
         self.shared.up.load(Ordering::Relaxed)
@@ -261,12 +266,5 @@ mod tests {
         assert_eq!(redact("redis://user:secret@host:6379/0"), "redis://user:***@host:6379/0");
         assert_eq!(redact("redis://:secret@host"), "redis://:***@host");
         assert_eq!(redact("redis://host:6379"), "redis://host:6379");
-    }
-}
-
-impl RedisTier {
-    /// This tier's counters.
-    pub fn counters(&self) -> &TierCounters {
-        &self.shared.counters
     }
 }

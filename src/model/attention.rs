@@ -16,6 +16,7 @@ use std::sync::Arc;
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::cpu::contiguous_f32;
 use super::gelu::exp_nonpositive;
 
 /// `(first row, length)` of each sequence in the packed matrix.
@@ -50,10 +51,7 @@ impl CustomOp1 for PackedAttention {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let (total, width) = layout.shape().dims2()?;
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("packed-attention: qkv must be contiguous")
-        };
-        let qkv = &storage.as_slice::<f32>()?[start..end];
+        let qkv = contiguous_f32(storage, layout, "packed-attention")?;
         if width % 3 != 0 || (width / 3) % self.heads != 0 {
             candle_core::bail!("packed-attention: width {width} does not split into Q, K, V of {} heads", self.heads)
         }

@@ -119,7 +119,7 @@ impl ModelConfig {
         if num_heads == 0 || hidden_size % num_heads != 0 {
             return Err(ModelError::Config(format!("hidden size {hidden_size} is not divisible by {num_heads} heads")));
         }
-        let act_name = json.get(&pick("hidden_act", "activation")).and_then(Value::as_str).unwrap_or("gelu");
+        let act_name = json.get(pick("hidden_act", "activation")).and_then(Value::as_str).unwrap_or("gelu");
         let activation = match act_name {
             "gelu" => Activation::GeluErf,
             "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Activation::GeluTanh,

@@ -10,6 +10,8 @@
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::cpu::contiguous_f32;
+
 /// GELU (erf form) of `xs`, any shape.
 ///
 /// Errors: candle's, for unsupported devices or dtypes.
@@ -33,11 +35,7 @@ impl CustomOp1 for GeluErf {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let data = storage.as_slice::<f32>()?;
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("gelu-erf-fast: the input must be contiguous")
-        };
-        let input = &data[start..end];
+        let input = contiguous_f32(storage, layout, "gelu-erf-fast")?;
         let mut output = vec![0f32; input.len()];
         if input.len() < 4 * CHUNK {
             gelu_slice(input, &mut output);

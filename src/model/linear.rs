@@ -11,6 +11,8 @@
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
+use super::cpu::contiguous_f32;
+
 /// Rows below which a product splits its columns over the barrier pool instead of
 /// using gemm's rayon split (measured: the pool wins at 23 rows, rayon at 178; 256 was
 /// worse than 64 at 178 rows).
@@ -25,13 +27,6 @@ pub fn linear(x: &Tensor, weight_t: &Tensor, bias: &Tensor) -> Result<Tensor> {
 }
 
 struct Linear;
-
-fn contiguous<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&storage.as_slice::<f32>()?[start..end]),
-        None => candle_core::bail!("linear: {what} must be contiguous"),
-    }
-}
 
 impl CustomOp3 for Linear {
     fn name(&self) -> &'static str {
@@ -52,7 +47,8 @@ impl CustomOp3 for Linear {
         if k != k2 || bl.shape().dims1()? != n {
             candle_core::bail!("linear: [{m}, {k}]·[{k2}, {n}] + [{:?}] do not fit", bl.shape())
         }
-        let (x, w, b) = (contiguous(xs, xl, "x")?, contiguous(ws, wl, "weight")?, contiguous(bs, bl, "bias")?);
+        let (x, w, b) =
+            (contiguous_f32(xs, xl, "linear")?, contiguous_f32(ws, wl, "linear")?, contiguous_f32(bs, bl, "linear")?);
         let mut out = Vec::with_capacity(m * n);
         for _ in 0..m {
             out.extend_from_slice(b);

@@ -4,6 +4,7 @@
 
 pub mod attention;
 pub mod config;
+mod cpu;
 pub mod device;
 pub mod encoder;
 pub mod error;

@@ -12,6 +12,8 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Module, Result, Shap
 use candle_nn::{LayerNorm, VarBuilder};
 use rayon::prelude::*;
 
+use super::cpu::contiguous_f32;
+
 /// Rows × width below which the work stays on the calling thread.
 const PARALLEL_ELEMENTS: usize = 64 * 1024;
 
@@ -95,13 +97,6 @@ impl NormOp {
     }
 }
 
-fn slice<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&storage.as_slice::<f32>()?[start..end]),
-        None => candle_core::bail!("layer-norm: inputs must be contiguous"),
-    }
-}
-
 impl CustomOp1 for NormOp {
     fn name(&self) -> &'static str {
         "layer-norm"
@@ -109,7 +104,7 @@ impl CustomOp1 for NormOp {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let (rows, width) = layout.shape().dims2()?;
-        let out = self.run(rows, width, slice(storage, layout)?, None)?;
+        let out = self.run(rows, width, contiguous_f32(storage, layout, "layer-norm")?, None)?;
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 }
@@ -124,7 +119,8 @@ impl CustomOp2 for NormOp {
             candle_core::bail!("add-layer-norm: shapes {:?} and {:?} differ", l1.shape(), l2.shape())
         }
         let (rows, width) = l1.shape().dims2()?;
-        let out = self.run(rows, width, slice(s1, l1)?, Some(slice(s2, l2)?))?;
+        let (a, b) = (contiguous_f32(s1, l1, "add-layer-norm")?, contiguous_f32(s2, l2, "add-layer-norm")?);
+        let out = self.run(rows, width, a, Some(b))?;
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 }
