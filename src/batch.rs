@@ -2,9 +2,11 @@
 //!
 //! Callers submit single texts; the thread takes everything queued (waiting up to
 //! `max_wait` for more), tokenizes it, sorts it by length so that texts of similar
-//! length share a batch (little padding), and runs batches bounded by
-//! `max_batch_size` texts and `max_batch_tokens` padded tokens. Inference runs off the
-//! async runtime. A full queue is refused at once (the HTTP layer answers 429).
+//! length share a batch, and runs batches bounded by `max_batch_size` texts and
+//! `max_batch_tokens` padded tokens. On the CPU batches run packed (no padding, see
+//! `model::attention`), so sorting mainly bounds memory; on GPUs it keeps padding
+//! small. Inference runs off the async runtime. A full queue is refused at once (the
+//! HTTP layer answers 429).
 
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
