@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sentiserve::model::synthetic::{write_distilbert, DistilBertShape};
-use sentiserve::model::{Model, ModelConfig, ModelFiles};
+use sentiserve::model::{Model, ModelFiles};
 use serde_json::{json, Value};
 
 fn root() -> PathBuf {
@@ -154,14 +154,6 @@ fn zipf(n: usize, m: usize, s: f64) -> Vec<usize> {
         .collect()
 }
 
-/// Encoder FLOPs of one text of `tokens` tokens: 2 per multiply-add of every linear
-/// layer per token, plus the attention products (QKᵀ and PV).
-fn flops(config: &ModelConfig, tokens: usize) -> f64 {
-    let (h, i, t) = (config.hidden_size as f64, config.intermediate_size as f64, tokens as f64);
-    let per_layer = 2.0 * t * (4.0 * h * h + 2.0 * h * i) + 4.0 * t * t * h;
-    config.num_layers as f64 * per_layer
-}
-
 fn pytorch(dir: &Path, corpus: &Path) -> Vec<Value> {
     if std::env::var("BENCH_SKIP_PYTORCH").is_ok() {
         return Vec::new();
@@ -208,7 +200,7 @@ async fn main() {
         let mut seen = std::collections::HashSet::new();
         let distinct: Vec<String> = imdb.iter().filter(|t| seen.insert(t.as_str())).cloned().collect();
         let miss: Vec<String> = distinct[..512].to_vec();
-        let total_flops: f64 = miss.iter().map(|t| flops(probe.config(), probe.tokenize(t).unwrap().ids.len())).sum();
+        let total_flops: f64 = miss.iter().map(|t| probe.flops(probe.tokenize(t).unwrap().ids.len())).sum();
         drop(probe);
 
         let server = start(dir, &client).await;

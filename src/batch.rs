@@ -15,10 +15,13 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use crate::model::{Encoded, Model};
+use crate::config::defaults;
+use crate::model::{Encoded, Logits, Model, ModelError};
 
-/// Logits of one text, `[num_labels]`.
-pub type Logits = Arc<[f32]>;
+/// How many batches' worth of queued texts the thread takes at once
+/// (`COLLECT_BATCHES × max_batch_size`): enough that length-sorting groups similar
+/// texts, few enough that the first caller's wait stays short.
+const COLLECT_BATCHES: usize = 8;
 
 /// Limits of the batching queue.
 #[derive(Debug, Clone)]
@@ -38,7 +41,12 @@ pub struct BatchConfig {
 
 impl Default for BatchConfig {
     fn default() -> Self {
-        Self { max_batch_size: 32, max_batch_tokens: 8192, max_wait: Duration::ZERO, queue_capacity: 4096 }
+        Self {
+            max_batch_size: defaults::MAX_BATCH_SIZE,
+            max_batch_tokens: defaults::MAX_BATCH_TOKENS,
+            max_wait: Duration::from_micros(defaults::BATCH_WAIT_US),
+            queue_capacity: defaults::QUEUE_CAPACITY,
+        }
     }
 }
 
@@ -50,7 +58,7 @@ pub enum BatchError {
     QueueFull(usize),
     /// Tokenization or the forward pass failed.
     #[error("inference failed: {0}")]
-    Inference(String),
+    Inference(Arc<ModelError>),
     /// The model was unloaded and its thread stopped before the text ran.
     #[error("the model was unloaded before the text ran")]
     Stopped,
@@ -71,12 +79,15 @@ pub struct Batcher {
 impl Batcher {
     /// Starts the inference thread for `model`.
     ///
-    /// Errors: the OS refused to start a thread.
-    pub fn spawn(name: &str, model: Arc<Model>, config: BatchConfig) -> std::io::Result<Self> {
+    /// Errors: [`ModelError::ThreadSpawn`] when the OS refused to start a thread.
+    pub fn spawn(name: &str, model: Arc<Model>, config: BatchConfig) -> Result<Self, ModelError> {
         let capacity = config.queue_capacity.max(1);
         let (tx, rx) = mpsc::sync_channel::<Job>(capacity);
         let label = name.to_string();
-        std::thread::Builder::new().name(format!("infer-{name}")).spawn(move || run(rx, &model, &config, &label))?;
+        std::thread::Builder::new()
+            .name(format!("infer-{name}"))
+            .spawn(move || run(rx, &model, &config, &label))
+            .map_err(|source| ModelError::ThreadSpawn { what: "inference", source })?;
         Ok(Self { tx, capacity })
     }
 
@@ -97,7 +108,7 @@ impl Batcher {
 
 /// The thread's loop: collect, tokenize, sort, split, run, reply.
 fn run(rx: mpsc::Receiver<Job>, model: &Model, config: &BatchConfig, name: &str) {
-    let collect_limit = config.max_batch_size.max(1) * 8;
+    let collect_limit = config.max_batch_size.max(1) * COLLECT_BATCHES;
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         let deadline = Instant::now() + config.max_wait;
@@ -124,7 +135,7 @@ fn run(rx: mpsc::Receiver<Job>, model: &Model, config: &BatchConfig, name: &str)
             match model.tokenize(&job.text) {
                 Ok(encoded) => ready.push((encoded, job)),
                 Err(e) => {
-                    let _ = job.reply.send(Err(BatchError::Inference(e.to_string())));
+                    let _ = job.reply.send(Err(BatchError::Inference(Arc::new(e))));
                 }
             }
         }
@@ -159,8 +170,14 @@ fn run_batch(model: &Model, batch: Vec<(Encoded, Job)>, name: &str) {
     let started = Instant::now();
     let refs: Vec<&Encoded> = batch.iter().map(|(e, _)| e).collect();
     // A panic inside the tensor library must not kill the thread and strand the queue.
-    let result = std::panic::catch_unwind(AssertUnwindSafe(|| model.logits(&refs)))
-        .unwrap_or_else(|_| Err(crate::model::ModelError::Tokenizer("panic in the forward pass".into())));
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| model.logits(&refs))).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(ModelError::Panic { during: "forward pass", message })
+    });
     metrics::histogram!("sentiserve_batch_size", "model" => name.to_string()).record(batch.len() as f64);
     metrics::histogram!("sentiserve_batch_seconds", "model" => name.to_string())
         .record(started.elapsed().as_secs_f64());
@@ -172,8 +189,9 @@ fn run_batch(model: &Model, batch: Vec<(Encoded, Job)>, name: &str) {
         }
         Err(e) => {
             tracing::error!(model = name, error = %e, "forward pass failed");
+            let e = Arc::new(e);
             for (_, job) in batch {
-                let _ = job.reply.send(Err(BatchError::Inference(e.to_string())));
+                let _ = job.reply.send(Err(BatchError::Inference(Arc::clone(&e))));
             }
         }
     }

@@ -4,7 +4,10 @@
 //!
 //! The request path: [`http`] → [`service::Service::analyze`] → [`cache`] (hit → done)
 //! → [`registry`] (single-flight load) → [`batch`] (dynamic batching on an inference
-//! thread) → [`model`] (tokenizer + encoder + head).
+//! thread) → [`model`] (tokenizer + family body/head behind `SequenceClassifier`).
+#![warn(missing_docs)]
+#![warn(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
 pub mod batch;
 pub mod cache;

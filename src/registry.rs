@@ -17,7 +17,8 @@ use serde::Serialize;
 
 use crate::batch::{BatchConfig, Batcher};
 use crate::model::device::device_name;
-use crate::model::{source, Architecture, Model, ModelError, ModelSource};
+use crate::model::hf::source;
+use crate::model::{Model, ModelError, ModelSource};
 
 /// A configured model name and where its files come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,12 +57,12 @@ pub enum RegistryError {
         known: String,
     },
     /// The last load failed; `POST /models/{name}/load` retries.
-    #[error("model `{name}` failed to load: {reason}")]
+    #[error("model `{name}` failed to load: {source}")]
     LoadFailed {
         /// The model's name.
         name: String,
         /// The load error.
-        reason: String,
+        source: Arc<ModelError>,
     },
 }
 
@@ -92,8 +93,8 @@ pub struct ModelStatus {
     pub state: ModelState,
     /// Resolved revision (Hub commit), if known.
     pub revision: Option<String>,
-    /// Checkpoint family, once loaded.
-    pub architecture: Option<Architecture>,
+    /// HF `model_type` of the checkpoint, once loaded.
+    pub architecture: Option<String>,
     /// Label names by class index, once loaded.
     pub labels: Option<Vec<String>>,
     /// Device the weights live on, once loaded.
@@ -116,7 +117,7 @@ enum SlotState {
     Unloaded,
     Loading,
     Loaded(Arc<LoadedModel>),
-    Failed(String),
+    Failed(Arc<ModelError>),
 }
 
 struct Slot {
@@ -193,8 +194,8 @@ impl Registry {
         let slot = self.slot(name)?;
         match &*slot.state.lock().unwrap_or_else(|p| p.into_inner()) {
             SlotState::Loaded(model) => return Ok(Arc::clone(model)),
-            SlotState::Failed(reason) => {
-                return Err(RegistryError::LoadFailed { name: name.to_string(), reason: reason.clone() })
+            SlotState::Failed(source) => {
+                return Err(RegistryError::LoadFailed { name: name.to_string(), source: Arc::clone(source) })
             }
             SlotState::Unloaded | SlotState::Loading => {}
         }
@@ -217,8 +218,8 @@ impl Registry {
             let mut state = slot.state.lock().unwrap_or_else(|p| p.into_inner());
             match &*state {
                 SlotState::Loaded(model) => return Ok(Arc::clone(model)),
-                SlotState::Failed(reason) if !retry_failed => {
-                    return Err(RegistryError::LoadFailed { name, reason: reason.clone() })
+                SlotState::Failed(source) if !retry_failed => {
+                    return Err(RegistryError::LoadFailed { name, source: Arc::clone(source) })
                 }
                 _ => *state = SlotState::Loading,
             }
@@ -228,7 +229,7 @@ impl Registry {
         let (spec, device, batch) = (slot.spec.clone(), self.shared.device.clone(), self.shared.batch.clone());
         let outcome = tokio::task::spawn_blocking(move || load_model(&spec, &device, batch))
             .await
-            .unwrap_or_else(|e| Err(format!("load task failed: {e}")));
+            .unwrap_or_else(|e| Err(ModelError::Panic { during: "load", message: e.to_string() }));
         let mut state = slot.state.lock().unwrap_or_else(|p| p.into_inner());
         match outcome {
             Ok(loaded) => {
@@ -238,7 +239,7 @@ impl Registry {
                     load_ms = format!("{:.0}", loaded.load_ms),
                     device = %device_name(loaded.model.device()),
                     parameters = loaded.model.num_params(),
-                    architecture = ?loaded.model.config().architecture,
+                    architecture = %loaded.model.architecture(),
                     "model ready"
                 );
                 metrics::histogram!("sentiserve_model_load_seconds", "model" => name.clone())
@@ -246,10 +247,11 @@ impl Registry {
                 *state = SlotState::Loaded(Arc::clone(&loaded));
                 Ok(loaded)
             }
-            Err(reason) => {
-                tracing::error!(model = %name, error = %reason, "model failed to load");
-                *state = SlotState::Failed(reason.clone());
-                Err(RegistryError::LoadFailed { name, reason })
+            Err(error) => {
+                tracing::error!(model = %name, error = %error, "model failed to load");
+                let source = Arc::new(error);
+                *state = SlotState::Failed(Arc::clone(&source));
+                Err(RegistryError::LoadFailed { name, source })
             }
         }
     }
@@ -301,17 +303,17 @@ impl Registry {
         };
         match &*state {
             SlotState::Loaded(loaded) => {
-                let config = loaded.model.config();
+                let model = &loaded.model;
                 status.revision = loaded.revision.clone();
-                status.architecture = Some(config.architecture);
-                status.labels = Some(config.id2label.clone());
-                status.device = Some(device_name(loaded.model.device()));
-                status.parameters = Some(loaded.model.num_params());
-                status.max_tokens = Some(config.max_tokens());
+                status.architecture = Some(model.architecture().to_string());
+                status.labels = Some(model.id2label().to_vec());
+                status.device = Some(device_name(model.device()));
+                status.parameters = Some(model.num_params());
+                status.max_tokens = Some(model.max_tokens());
                 status.fingerprint = Some(loaded.fingerprint.to_string());
                 status.load_ms = Some(loaded.load_ms);
             }
-            SlotState::Failed(reason) => status.error = Some(reason.clone()),
+            SlotState::Failed(error) => status.error = Some(error.to_string()),
             SlotState::Unloaded | SlotState::Loading => {}
         }
         Ok(status)
@@ -333,22 +335,20 @@ fn state_of(state: &SlotState) -> ModelState {
 }
 
 /// Resolves, loads and starts the batcher of one model (blocking).
-fn load_model(spec: &ModelSpec, device: &Device, batch: BatchConfig) -> Result<LoadedModel, String> {
+///
+/// Errors: [`ModelError`] from resolving, fingerprinting, loading or the thread start.
+fn load_model(spec: &ModelSpec, device: &Device, batch: BatchConfig) -> Result<LoadedModel, ModelError> {
     let started = Instant::now();
-    let inner = || -> Result<LoadedModel, ModelError> {
-        let files = source::resolve(&spec.source, false)?;
-        let fingerprint = files.fingerprint(&spec.name)?;
-        let model = Arc::new(Model::load(&files, device)?);
-        let batcher = Batcher::spawn(&spec.name, Arc::clone(&model), batch)
-            .map_err(|source| ModelError::Io { path: "inference thread".into(), source })?;
-        Ok(LoadedModel {
-            name: Arc::from(spec.name.as_str()),
-            model,
-            batcher,
-            fingerprint: Arc::from(fingerprint),
-            revision: files.revision,
-            load_ms: started.elapsed().as_secs_f64() * 1000.0,
-        })
-    };
-    inner().map_err(|e| e.to_string())
+    let files = source::resolve(&spec.source, false)?;
+    let fingerprint = files.fingerprint(&spec.name)?;
+    let model = Arc::new(Model::load(&files, device)?);
+    let batcher = Batcher::spawn(&spec.name, Arc::clone(&model), batch)?;
+    Ok(LoadedModel {
+        name: Arc::from(spec.name.as_str()),
+        model,
+        batcher,
+        fingerprint: Arc::from(fingerprint),
+        revision: files.revision,
+        load_ms: started.elapsed().as_secs_f64() * 1000.0,
+    })
 }

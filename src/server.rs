@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::cache::PredictionCache;
 use crate::config::ServerConfig;
 use crate::http::{router, AppState};
 use crate::model::ModelError;
@@ -35,21 +36,14 @@ impl App {
         let device = config.device.open()?;
         let registry =
             Registry::new(config.catalog.models.clone(), &config.catalog.default, device, config.batch.clone())?;
-        let cache = crate::cache::PredictionCache::new(config.cache.clone());
-        Ok(Self { service: Service { registry, cache }, config })
+        let cache = PredictionCache::new(config.cache.clone());
+        Ok(Self { service: Service::new(registry, cache, config.preload.clone()), config })
     }
 
-    /// Starts loading the preload models in the background, one after another (so
-    /// peak memory is one load at a time). `/health` turns 200 when all are loaded.
+    /// Starts loading the preload models in the background, one after another.
+    /// Readiness (`/health`) turns 200 when all are loaded.
     pub fn spawn_preload(&self) -> tokio::task::JoinHandle<()> {
-        let registry = self.service.registry.clone();
-        let names = self.config.preload.clone();
-        tokio::spawn(async move {
-            for name in names {
-                // Failures are recorded in the registry and logged there.
-                let _ = registry.load(&name).await;
-            }
-        })
+        self.service.spawn_preload()
     }
 
     /// The axum router serving this app.
@@ -58,7 +52,6 @@ impl App {
             AppState {
                 service: self.service.clone(),
                 limits: Arc::new(self.config.limits.clone()),
-                preload: Arc::new(self.config.preload.clone()),
                 metrics: crate::telemetry::prometheus(),
             },
             &self.config.http,
@@ -75,7 +68,7 @@ impl App {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         axum::serve(listener, self.router()).with_graceful_shutdown(shutdown).await?;
-        self.service.cache.flush().await;
+        self.service.flush().await;
         tracing::info!("in-flight requests drained and disk cache flushed; bye");
         Ok(())
     }

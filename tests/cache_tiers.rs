@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::procs::{free_port, redis_keys, sentences, RedisServer, ServerProcess};
 use serde_json::{json, Value};
 
@@ -23,7 +21,9 @@ fn arg_list(items: &[&str]) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_drains_in_flight_requests_and_the_disk_tier_survives_restart() {
     let (dir, logs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let args = arg_list(&["--cache-dir", dir.path().to_str().unwrap()]);
+    // One text per forward pass, so the 300-text request is still running when the
+    // signal lands.
+    let args = arg_list(&["--cache-dir", dir.path().to_str().unwrap(), "--max-batch-size", "1"]);
     let mut server = ServerProcess::minilm(&args, &logs.path().join("first.log"));
     server.ready().await;
     let texts = sentences(0, 300);
@@ -34,45 +34,58 @@ async fn sigterm_drains_in_flight_requests_and_the_disk_tier_survives_restart() 
             (response.status().as_u16(), response.json::<Value>().await.unwrap())
         })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The request is being computed once its first texts are cached.
+    server.wait_tier("memory", "holds a computed text", at_least("entries", 1)).await;
     assert!(server.terminate(), "the server should exit cleanly on SIGTERM:\n{}", server.log_text());
     let (status, body) = request.await.unwrap();
     assert_eq!(status, 200, "the in-flight request was dropped: {body}");
     assert_eq!(cached_flags(&body), vec![false; 300]);
+    // The signal arrived while the request was in flight: it was answered after it.
+    let log = server.log_text();
+    let signal = log.find("shutdown signal received").expect("the signal is logged");
+    let answered = log.find("path=/analyze").expect("the request is logged");
+    assert!(signal < answered, "the request finished before the signal; nothing was drained:\n{log}");
 
     let restarted = ServerProcess::minilm(&args, &logs.path().join("second.log"));
     restarted.ready().await;
     let (status, body) = restarted.analyze(json!({ "texts": texts })).await;
     assert_eq!(status, 200);
     assert_eq!(cached_flags(&body), vec![true; 300], "every text should come from the disk tier");
-    assert_eq!(restarted.get("/cache").await["misses"], 0, "the model must not run");
+    assert_eq!(restarted.get_json("/cache").await["misses"], 0, "the model must not run");
     assert_eq!(restarted.tier("disk").await["hits"], 300);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn committed_disk_entries_survive_sigkill_during_writes() {
     let (dir, logs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let args = arg_list(&["--cache-dir", dir.path().to_str().unwrap()]);
+    // One text per forward pass, so writes trickle in while the kill lands.
+    let args = arg_list(&["--cache-dir", dir.path().to_str().unwrap(), "--max-batch-size", "1"]);
     let mut server = ServerProcess::minilm(&args, &logs.path().join("first.log"));
     server.ready().await;
-    let committed = sentences(0, 40);
-    assert_eq!(server.analyze(json!({ "texts": committed })).await.0, 200);
+    let first = sentences(0, 40);
+    assert_eq!(server.analyze(json!({ "texts": first })).await.0, 200);
     server.wait_tier("disk", "committed 40 writes", at_least("writes", 40)).await;
 
-    // Crash while another batch is being computed and written.
+    // Crash while the next 300 texts are being computed and written: as soon as the
+    // disk tier acknowledges a write of the second request.
     let request = {
         let (client, url, body) =
             (server.client.clone(), server.url("/analyze"), json!({ "texts": sentences(40, 300) }));
         tokio::spawn(async move { client.post(url).json(&body).send().await.map(|r| r.status().as_u16()) })
     };
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    let disk = server.wait_tier("disk", "acknowledged a write of the second request", at_least("writes", 41)).await;
     server.kill();
     let _ = request.await;
+    let acknowledged = disk["writes"].as_u64().unwrap();
+    assert!(acknowledged < 340, "the kill landed after every write ({acknowledged}); nothing was in flight");
 
     let restarted = ServerProcess::minilm(&args, &logs.path().join("second.log"));
     restarted.ready().await;
-    assert_eq!(restarted.tier("disk").await["up"], true);
-    let (status, body) = restarted.analyze(json!({ "texts": committed })).await;
+    let disk = restarted.tier("disk").await;
+    assert_eq!(disk["up"], true, "{disk}");
+    let kept = disk["entries"].as_u64().unwrap();
+    assert!(kept >= acknowledged, "{acknowledged} writes were acknowledged but only {kept} entries survived");
+    let (status, body) = restarted.analyze(json!({ "texts": first })).await;
     assert_eq!(status, 200);
     assert_eq!(cached_flags(&body), vec![true; 40]);
 }
@@ -154,7 +167,7 @@ async fn two_replicas_share_predictions_through_redis() {
     let (_, second) = b.analyze(body).await;
     assert_eq!(cached_flags(&second), [true]);
     assert_eq!(first["results"][0]["scores"], second["results"][0]["scores"]);
-    assert_eq!(b.get("/cache").await["misses"], 0, "replica b must not run the model");
+    assert_eq!(b.get_json("/cache").await["misses"], 0, "replica b must not run the model");
     assert_eq!(b.tier("redis").await["hits"], 1);
 }
 
@@ -263,7 +276,7 @@ async fn an_undecodable_redis_value_is_a_miss_and_ttl_reaches_redis() {
     server.ready().await;
     server.wait_tier("redis", "up", |t| t["up"] == true).await;
     let fingerprint =
-        server.get("/models").await["models"].as_array().unwrap().iter().find(|m| m["name"] == "minilm").unwrap()
+        server.get_json("/models").await["models"].as_array().unwrap().iter().find(|m| m["name"] == "minilm").unwrap()
             ["fingerprint"]
             .as_str()
             .unwrap()

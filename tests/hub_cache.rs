@@ -3,7 +3,8 @@
 
 mod common;
 
-use sentiserve::model::{source, ModelError, ModelSource};
+use sentiserve::model::hf::source;
+use sentiserve::model::{ModelError, ModelSource};
 
 #[test]
 fn hub_ids_resolve_from_the_hf_cache_without_network() {
@@ -26,7 +27,7 @@ fn hub_ids_resolve_from_the_hf_cache_without_network() {
         let files = source::resolve(&ModelSource::parse(id).unwrap(), false).unwrap();
         assert_eq!(files.revision.as_deref(), Some(sha), "{id}");
         let model = sentiserve::model::Model::load(&files, &candle_core::Device::Cpu).unwrap();
-        assert_eq!(model.config().id2label.len(), 3);
+        assert_eq!(model.id2label().len(), 3);
     }
 
     let missing = source::resolve(&ModelSource::parse("acme/not-cached").unwrap(), false);

@@ -71,7 +71,7 @@ fn tiny_bert_matches_transformers() {
 fn tiny_bert_multilabel_uses_sigmoid_and_matches_transformers() {
     let dir = common::tiny_dir("bert-multilabel");
     let model = Model::load(&ModelFiles::from_dir(&dir).unwrap(), &Device::Cpu).unwrap();
-    assert_eq!(model.config().function, sentiserve::model::ScoreFunction::Sigmoid);
+    assert_eq!(model.score_function(), sentiserve::model::ScoreFunction::Sigmoid);
     check_parity(&dir, &dir.join("reference.jsonl"));
 }
 

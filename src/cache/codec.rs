@@ -10,12 +10,12 @@
 //! `u64` (ms since the Unix epoch, 0 = never), `count × f32` logits, then the low 64
 //! bits of xxh3 over everything before. A value that fails any check is a miss.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
-use super::CacheKey;
-use crate::batch::Logits;
+use super::key::CacheKey;
+use crate::model::Logits;
 
 /// Bumped whenever the key or value layout changes.
 pub const FORMAT_VERSION: u8 = 1;
@@ -67,6 +67,13 @@ pub enum DecodeError {
     Expired,
 }
 
+/// The time a stored value has left to live (`None`: it never expires, or the bytes
+/// are too short to say). Used when a value is copied to another tier.
+pub fn remaining_ttl(bytes: &[u8], now_ms: u64) -> Option<Duration> {
+    let expires_at = u64::from_le_bytes(bytes.get(4..HEADER)?.try_into().ok()?);
+    (expires_at != 0).then(|| Duration::from_millis(expires_at.saturating_sub(now_ms).max(1)))
+}
+
 /// Decodes and checks a stored value.
 ///
 /// Errors: [`DecodeError::Corrupt`] for anything malformed, [`DecodeError::Expired`]
@@ -115,6 +122,8 @@ mod tests {
         let bytes = encode(&[1.0], 1_000);
         assert!(decode(&bytes, 999).is_ok());
         assert_eq!(decode(&bytes, 1_000), Err(DecodeError::Expired));
+        assert_eq!(remaining_ttl(&bytes, 400), Some(Duration::from_millis(600)));
+        assert_eq!(remaining_ttl(&encode(&[1.0], 0), 400), None);
     }
 
     #[test]

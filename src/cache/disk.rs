@@ -12,11 +12,15 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
+use std::time::Duration;
 
+use futures::future::BoxFuture;
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use tokio::sync::oneshot;
 
-use super::{TierCounters, TierStats};
+use super::codec;
+use super::stats::{TierCounters, TierStats};
+use super::tier::{Tier, TierError};
 
 /// Stored key → sequence number (u64 LE) followed by the encoded value.
 const ENTRIES: TableDefinition<&str, &[u8]> = TableDefinition::new("entries");
@@ -31,6 +35,71 @@ pub const FILE_NAME: &str = "predictions.redb";
 const QUEUE: usize = 8192;
 /// Most writes committed in one transaction.
 const BATCH: usize = 1024;
+/// Bytes an entry counts for beyond its key and value (redb's per-entry overhead, an
+/// estimate).
+const ENTRY_OVERHEAD_BYTES: usize = 16;
+/// Bytes of the sequence number stored in front of each value.
+const SEQ_BYTES: usize = 8;
+
+/// Why the disk tier cannot run, or an operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DiskError {
+    /// The cache directory cannot be created.
+    #[error("cannot create {dir}: {source}")]
+    CreateDir {
+        /// The directory.
+        dir: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Another process holds the file's lock.
+    #[error("{0} is in use by another process")]
+    InUse(PathBuf),
+    /// The file cannot be opened (permissions, space).
+    #[error("cannot open {path}: {source}")]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file cannot be written (permissions, space).
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The database file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A damaged file could not be moved aside or removed.
+    #[error("cannot remove the damaged {path}: {source}")]
+    RemoveDamaged {
+        /// The database file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is still unreadable after it was rebuilt.
+    #[error("{path} is unreadable: {reason}")]
+    Damaged {
+        /// The database file.
+        path: PathBuf,
+        /// What the database library said.
+        reason: String,
+    },
+    /// A read, write or transaction failed.
+    #[error("disk cache: {0}")]
+    Storage(#[from] redb::Error),
+    /// A read task panicked or was cancelled.
+    #[error("a disk cache read did not complete: {0}")]
+    ReadTask(String),
+    /// The writer thread is gone.
+    #[error("the disk cache writer stopped")]
+    WriterStopped,
+    /// The writer thread could not start.
+    #[error("cannot start the disk cache writer: {0}")]
+    Spawn(std::io::Error),
+}
 
 /// Where and how large.
 #[derive(Debug, Clone)]
@@ -43,7 +112,7 @@ pub struct DiskConfig {
 
 enum Command {
     Put { key: String, value: Vec<u8> },
-    Clear { prefix: Option<String>, done: oneshot::Sender<Result<u64, String>> },
+    Clear { prefix: Option<String>, done: oneshot::Sender<Result<u64, DiskError>> },
     Flush(oneshot::Sender<()>),
 }
 
@@ -59,17 +128,23 @@ pub struct DiskTier {
 
 /// Bytes an entry counts for against the capacity.
 fn weight(key: &str, stored_len: usize) -> u64 {
-    (key.len() + stored_len + 16) as u64
+    (key.len() + stored_len + ENTRY_OVERHEAD_BYTES) as u64
+}
+
+/// The sequence number stored in front of a value.
+fn seq_of(stored: &[u8]) -> Option<u64> {
+    stored.get(..SEQ_BYTES).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes)
 }
 
 impl DiskTier {
     /// Opens (or creates, or rebuilds) the database and starts the writer thread.
     /// Blocking.
     ///
-    /// Errors: a message saying why the tier cannot run (directory not creatable or
-    /// not writable, file locked by another process, disk full).
-    pub fn open(config: &DiskConfig) -> Result<Self, String> {
-        std::fs::create_dir_all(&config.dir).map_err(|e| format!("cannot create {}: {e}", config.dir.display()))?;
+    /// Errors: [`DiskError`] saying why the tier cannot run (directory not creatable
+    /// or not writable, file locked by another process, disk full).
+    pub fn open(config: &DiskConfig) -> Result<Self, DiskError> {
+        std::fs::create_dir_all(&config.dir)
+            .map_err(|source| DiskError::CreateDir { dir: config.dir.clone(), source })?;
         let path = config.dir.join(FILE_NAME);
         let db = Arc::new(open_or_rebuild(&path)?);
         let counters = Arc::new(TierCounters::default());
@@ -78,98 +153,111 @@ impl DiskTier {
         std::thread::Builder::new()
             .name("cache-disk-writer".into())
             .spawn(move || writer(&writer_db, &rx, capacity, &writer_counters))
-            .map_err(|e| format!("cannot start the disk writer: {e}"))?;
+            .map_err(DiskError::Spawn)?;
         Ok(Self { db, tx, counters, path, capacity })
     }
 
-    /// This tier's counters.
-    pub fn counters(&self) -> &TierCounters {
+    /// The database file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Sends a command to the writer and waits for its answer.
+    async fn ask<T>(&self, command: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, DiskError> {
+        let (done, wait) = oneshot::channel();
+        self.tx.send(command(done)).map_err(|_| DiskError::WriterStopped)?;
+        wait.await.map_err(|_| DiskError::WriterStopped)
+    }
+}
+
+impl Tier for DiskTier {
+    fn name(&self) -> &'static str {
+        "disk"
+    }
+
+    fn is_up(&self) -> bool {
+        true
+    }
+
+    fn counters(&self) -> &TierCounters {
         &self.counters
     }
 
-    /// Reads the encoded value of `key`, if present.
-    pub async fn get(&self, key: &str) -> Option<Vec<u8>> {
-        let (db, key_owned) = (Arc::clone(&self.db), key.to_string());
-        let read = tokio::task::spawn_blocking(move || -> Result<Option<Vec<u8>>, redb::Error> {
-            let txn = db.begin_read()?;
-            let table = txn.open_table(ENTRIES)?;
-            Ok(table.get(key_owned.as_str())?.map(|v| v.value().get(8..).unwrap_or_default().to_vec()))
-        })
-        .await;
-        match read {
-            Ok(Ok(value)) => value,
-            Ok(Err(e)) => {
-                self.counters.errors.fetch_add(1, Ordering::Relaxed);
+    /// Reads on the blocking pool.
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, TierError>> {
+        let (db, key) = (Arc::clone(&self.db), key.to_string());
+        Box::pin(async move {
+            let read = tokio::task::spawn_blocking(move || -> Result<Option<Vec<u8>>, redb::Error> {
+                let txn = db.begin_read()?;
+                let table = txn.open_table(ENTRIES)?;
+                Ok(table.get(key.as_str())?.map(|v| v.value().get(SEQ_BYTES..).unwrap_or_default().to_vec()))
+            })
+            .await
+            .map_err(|e| DiskError::ReadTask(e.to_string()))?;
+            read.map_err(|e| {
                 tracing::warn!(error = %e, "disk cache read failed; treating as a miss");
-                None
-            }
-            Err(_) => None,
-        }
-    }
-
-    /// Queues a write; never blocks. A full queue drops the write (counted as an error).
-    pub fn put(&self, key: String, value: Vec<u8>) {
-        match self.tx.try_send(Command::Put { key, value }) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.counters.errors.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-
-    /// Deletes every entry, or those whose key starts with `prefix`; returns how many.
-    /// Ordered after every write queued before it.
-    ///
-    /// Errors: the transaction failed.
-    pub async fn clear(&self, prefix: Option<String>) -> Result<u64, String> {
-        let (done, wait) = oneshot::channel();
-        self.tx.send(Command::Clear { prefix, done }).map_err(|_| "disk writer stopped".to_string())?;
-        wait.await.map_err(|_| "disk writer stopped".to_string())?
-    }
-
-    /// Waits until every write queued so far is committed.
-    pub async fn flush(&self) {
-        let (done, wait) = oneshot::channel();
-        if self.tx.send(Command::Flush(done)).is_ok() {
-            let _ = wait.await;
-        }
-    }
-
-    /// Counters, entry count and bytes.
-    pub async fn stats(&self) -> TierStats {
-        let db = Arc::clone(&self.db);
-        let sizes = tokio::task::spawn_blocking(move || -> Result<(u64, u64), redb::Error> {
-            let txn = db.begin_read()?;
-            let entries = txn.open_table(ENTRIES)?.len()?;
-            let bytes = txn.open_table(META)?.get("bytes")?.map_or(0, |v| v.value());
-            Ok((entries, bytes))
+                TierError::from(DiskError::Storage(e))
+            })
         })
-        .await;
-        let mut stats = self.counters.snapshot("disk", true);
-        stats.location = Some(self.path.display().to_string());
-        stats.capacity_bytes = Some(self.capacity);
-        match sizes {
-            Ok(Ok((entries, bytes))) => {
-                stats.entries = Some(entries);
-                stats.bytes = Some(bytes);
-            }
-            Ok(Err(e)) => {
-                stats.up = false;
-                stats.error = Some(e.to_string());
-            }
-            Err(e) => stats.error = Some(e.to_string()),
+    }
+
+    /// Queues a write; never blocks. A full queue drops the write (counted as an
+    /// error). The value carries its own expiry, so `ttl` is not needed.
+    fn put(&self, key: &str, value: Vec<u8>, _ttl: Option<Duration>) {
+        match self.tx.try_send(Command::Put { key: key.to_string(), value }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => self.counters.error(1),
         }
-        stats
+    }
+
+    /// Ordered after every write queued before it.
+    fn clear<'a>(&'a self, model: Option<&'a str>) -> BoxFuture<'a, Result<Option<u64>, TierError>> {
+        let prefix = model.map(codec::model_prefix);
+        Box::pin(async move { Ok(Some(self.ask(|done| Command::Clear { prefix, done }).await??)) })
+    }
+
+    fn flush(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let _ = self.ask(Command::Flush).await;
+        })
+    }
+
+    fn stats(&self) -> BoxFuture<'_, TierStats> {
+        Box::pin(async move {
+            let db = Arc::clone(&self.db);
+            let sizes = tokio::task::spawn_blocking(move || -> Result<(u64, u64), redb::Error> {
+                let txn = db.begin_read()?;
+                let entries = txn.open_table(ENTRIES)?.len()?;
+                let bytes = txn.open_table(META)?.get("bytes")?.map_or(0, |v| v.value());
+                Ok((entries, bytes))
+            })
+            .await;
+            let mut stats = self.counters.snapshot("disk", true);
+            stats.location = Some(self.path.display().to_string());
+            stats.capacity_bytes = Some(self.capacity);
+            match sizes {
+                Ok(Ok((entries, bytes))) => {
+                    stats.entries = Some(entries);
+                    stats.bytes = Some(bytes);
+                }
+                Ok(Err(e)) => {
+                    stats.up = false;
+                    stats.error = Some(e.to_string());
+                }
+                Err(e) => stats.error = Some(e.to_string()),
+            }
+            stats
+        })
     }
 }
 
 /// Opens the database, moving an unreadable file aside and starting empty.
-fn open_or_rebuild(path: &Path) -> Result<Database, String> {
+fn open_or_rebuild(path: &Path) -> Result<Database, DiskError> {
     match open_checked(path) {
         Ok(db) => Ok(db),
-        Err(OpenError::Fatal(message)) => Err(message),
+        Err(OpenError::Fatal(error)) => Err(error),
         Err(OpenError::Corrupt(reason)) => {
-            let aside = path.with_extension(format!("corrupt-{}", super::codec::now_ms()));
+            let aside = path.with_extension(format!("corrupt-{}", codec::now_ms()));
             tracing::warn!(
                 path = %path.display(),
                 moved_to = %aside.display(),
@@ -177,10 +265,12 @@ fn open_or_rebuild(path: &Path) -> Result<Database, String> {
                 "disk cache file is unreadable; moving it aside and rebuilding an empty cache"
             );
             if std::fs::rename(path, &aside).is_err() {
-                std::fs::remove_file(path).map_err(|e| format!("cannot remove corrupt {}: {e}", path.display()))?;
+                std::fs::remove_file(path)
+                    .map_err(|source| DiskError::RemoveDamaged { path: path.to_path_buf(), source })?;
             }
             open_checked(path).map_err(|e| match e {
-                OpenError::Fatal(m) | OpenError::Corrupt(m) => m,
+                OpenError::Fatal(error) => error,
+                OpenError::Corrupt(reason) => DiskError::Damaged { path: path.to_path_buf(), reason },
             })
         }
     }
@@ -190,7 +280,7 @@ enum OpenError {
     /// The file is damaged: rebuild it.
     Corrupt(String),
     /// The environment prevents the tier (permissions, lock, space): disable it.
-    Fatal(String),
+    Fatal(DiskError),
 }
 
 fn open_checked(path: &Path) -> Result<Database, OpenError> {
@@ -199,11 +289,11 @@ fn open_checked(path: &Path) -> Result<Database, OpenError> {
         .map_err(|_| OpenError::Corrupt("the database library panicked while opening the file".into()))?;
     let db = match opened {
         Ok(db) => db,
-        Err(DatabaseError::DatabaseAlreadyOpen) => {
-            return Err(OpenError::Fatal(format!("{} is in use by another process", path.display())))
-        }
-        Err(DatabaseError::Storage(redb::StorageError::Io(e))) if e.kind() != std::io::ErrorKind::InvalidData => {
-            return Err(OpenError::Fatal(format!("cannot open {}: {e}", path.display())))
+        Err(DatabaseError::DatabaseAlreadyOpen) => return Err(OpenError::Fatal(DiskError::InUse(path.to_path_buf()))),
+        Err(DatabaseError::Storage(redb::StorageError::Io(source)))
+            if source.kind() != std::io::ErrorKind::InvalidData =>
+        {
+            return Err(OpenError::Fatal(DiskError::Open { path: path.to_path_buf(), source }))
         }
         Err(e) => return Err(OpenError::Corrupt(e.to_string())),
     };
@@ -218,7 +308,7 @@ fn open_checked(path: &Path) -> Result<Database, OpenError> {
     };
     match check() {
         Ok(()) => Ok(db),
-        Err(redb::Error::Io(e)) => Err(OpenError::Fatal(format!("cannot write {}: {e}", path.display()))),
+        Err(redb::Error::Io(source)) => Err(OpenError::Fatal(DiskError::Write { path: path.to_path_buf(), source })),
         Err(e) => Err(OpenError::Corrupt(e.to_string())),
     }
 }
@@ -239,7 +329,7 @@ fn writer(db: &Database, rx: &Receiver<Command>, capacity: u64, counters: &TierC
                 Command::Put { key, value } => puts.push((key, value)),
                 Command::Clear { prefix, done } => {
                     commit_puts(db, &mut puts, capacity, counters);
-                    let _ = done.send(clear(db, prefix.as_deref()).map_err(|e| e.to_string()));
+                    let _ = done.send(clear(db, prefix.as_deref()).map_err(DiskError::from));
                 }
                 Command::Flush(done) => {
                     commit_puts(db, &mut puts, capacity, counters);
@@ -266,13 +356,13 @@ fn commit_puts(db: &Database, puts: &mut Vec<(String, Vec<u8>)>, capacity: u64, 
             let mut bytes = meta.get("bytes")?.map_or(0, |v| v.value());
             let mut seq = meta.get("next_seq")?.map_or(0, |v| v.value());
             for (key, value) in puts.drain(..) {
-                let mut stored = Vec::with_capacity(8 + value.len());
+                let mut stored = Vec::with_capacity(SEQ_BYTES + value.len());
                 stored.extend_from_slice(&seq.to_le_bytes());
                 stored.extend_from_slice(&value);
                 let old = entries.insert(key.as_str(), stored.as_slice())?.map(|g| g.value().to_vec());
                 if let Some(old) = old {
                     bytes = bytes.saturating_sub(weight(&key, old.len()));
-                    if let Some(old_seq) = old.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes) {
+                    if let Some(old_seq) = seq_of(&old) {
                         order.remove(old_seq)?;
                     }
                 }
@@ -304,7 +394,7 @@ fn commit_puts(db: &Database, puts: &mut Vec<(String, Vec<u8>)>, capacity: u64, 
         }
         Err(e) => {
             puts.clear();
-            counters.errors.fetch_add(count, Ordering::Relaxed);
+            counters.error(count);
             tracing::warn!(error = %e, dropped = count, "disk cache write failed; entries were not persisted");
         }
     }
@@ -332,7 +422,7 @@ fn clear(db: &Database, prefix: Option<&str>) -> Result<u64, redb::Error> {
                         break;
                     }
                     let value = value.value();
-                    let seq = value.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes);
+                    let seq = seq_of(value);
                     victims.push((key.value().to_string(), value.len(), seq));
                 }
                 let mut bytes = meta.get("bytes")?.map_or(0, |v| v.value());

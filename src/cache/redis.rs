@@ -12,9 +12,61 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::{TierCounters, TierStats};
+use super::codec;
+use super::stats::{TierCounters, TierStats};
+use super::tier::{Tier, TierError};
+
+/// First pause between connection attempts while Redis is unreachable; it doubles up
+/// to [`RECONNECT_MAX_BACKOFF`].
+const RECONNECT_BACKOFF: Duration = Duration::from_millis(100);
+/// Longest pause between connection attempts.
+const RECONNECT_MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// Pause between health pings while connected.
+const PING_INTERVAL: Duration = Duration::from_millis(500);
+/// Shortest time a ping may take before the tier counts as down.
+const MIN_PING_TIMEOUT: Duration = Duration::from_millis(100);
+/// Longest delay the connection manager waits between its own reconnect attempts.
+const MANAGER_MAX_DELAY: Duration = Duration::from_millis(500);
+/// Keys asked for per `SCAN` call when clearing.
+const SCAN_COUNT: usize = 1000;
+
+/// Why the Redis tier cannot start, or a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisTierError {
+    /// `--redis-namespace` has characters other than letters, digits, `-`, `_`, `.`.
+    #[error("invalid redis namespace `{0}`")]
+    Namespace(String),
+    /// `--redis-url` does not parse.
+    #[error("invalid redis url {url}: {source}")]
+    Url {
+        /// The URL, password redacted.
+        url: String,
+        /// The client's error.
+        source: redis::RedisError,
+    },
+    /// A command failed.
+    #[error("redis {command} failed: {source}")]
+    Command {
+        /// `GET`, `SET`, `SCAN`, …
+        command: &'static str,
+        /// The client's error.
+        source: redis::RedisError,
+    },
+    /// A command took longer than `--redis-timeout-ms`.
+    #[error("redis {command} timed out after {timeout:?}")]
+    Timeout {
+        /// `GET`, `SET`, `SCAN`, …
+        command: &'static str,
+        /// The command timeout.
+        timeout: Duration,
+    },
+    /// The tier is down (not connected).
+    #[error("redis is unreachable: {0}")]
+    Down(String),
+}
 
 /// Connection settings.
 #[derive(Debug, Clone)]
@@ -91,22 +143,27 @@ impl Shared {
         format!("{}:{key}", self.config.namespace)
     }
 
+    fn last_error(&self) -> String {
+        self.last_error.read().unwrap_or_else(|p| p.into_inner()).clone().unwrap_or_else(|| "not connected".into())
+    }
+
     /// Runs one command with the command timeout; marks the tier down on failure.
-    async fn run<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Option<T> {
-        let mut connection = self.connection()?;
-        match tokio::time::timeout(self.config.command_timeout, cmd.query_async::<T>(&mut connection)).await {
-            Ok(Ok(value)) => Some(value),
-            Ok(Err(e)) => {
-                self.counters.errors.fetch_add(1, Ordering::Relaxed);
-                self.mark(false, Some(e.to_string()));
-                None
-            }
-            Err(_) => {
-                self.counters.errors.fetch_add(1, Ordering::Relaxed);
-                self.mark(false, Some(format!("command timed out after {:?}", self.config.command_timeout)));
-                None
-            }
-        }
+    ///
+    /// Errors: [`RedisTierError::Down`] while disconnected, `Command` or `Timeout`.
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        command: &'static str,
+        cmd: &redis::Cmd,
+    ) -> Result<T, RedisTierError> {
+        let mut connection = self.connection().ok_or_else(|| RedisTierError::Down(self.last_error()))?;
+        let timeout = self.config.command_timeout;
+        let error = match tokio::time::timeout(timeout, cmd.query_async::<T>(&mut connection)).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(source)) => RedisTierError::Command { command, source },
+            Err(_) => RedisTierError::Timeout { command, timeout },
+        };
+        self.mark(false, Some(error.to_string()));
+        Err(error)
     }
 }
 
@@ -114,15 +171,15 @@ impl RedisTier {
     /// Validates the URL and starts the supervisor (which connects in the background).
     /// Must be called inside a tokio runtime.
     ///
-    /// Errors: a malformed URL or namespace.
-    pub fn start(config: RedisConfig) -> Result<Self, String> {
+    /// Errors: [`RedisTierError::Namespace`] or [`RedisTierError::Url`].
+    pub fn start(config: RedisConfig) -> Result<Self, RedisTierError> {
         if config.namespace.is_empty()
             || !config.namespace.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         {
-            return Err(format!("invalid redis namespace `{}`", config.namespace));
+            return Err(RedisTierError::Namespace(config.namespace));
         }
         let client = redis::Client::open(config.url.as_str())
-            .map_err(|e| format!("invalid redis url {}: {e}", redact(&config.url)))?;
+            .map_err(|source| RedisTierError::Url { url: redact(&config.url), source })?;
         let shared = Arc::new(Shared {
             connection: RwLock::new(None),
             up: AtomicBool::new(false),
@@ -135,23 +192,35 @@ impl RedisTier {
         Ok(Self { shared, supervisor })
     }
 
-    /// This tier's counters.
-    pub fn counters(&self) -> &TierCounters {
-        &self.shared.counters
+    /// The redacted URL, for logs and `GET /cache`.
+    pub fn location(&self) -> &str {
+        &self.shared.display_url
+    }
+}
+
+impl Tier for RedisTier {
+    fn name(&self) -> &'static str {
+        "redis"
     }
 
     /// Whether the last command or ping succeeded.
-    pub fn is_up(&self) -> bool {
+    fn is_up(&self) -> bool {
         self.shared.up.load(Ordering::Relaxed)
     }
 
-    /// Reads the encoded value of `key`; `None` on a miss, an error or while down.
-    pub async fn get(&self, key: &str) -> Option<Vec<u8>> {
-        self.shared.run::<Option<Vec<u8>>>(redis::cmd("GET").arg(self.shared.full_key(key))).await.flatten()
+    fn counters(&self) -> &TierCounters {
+        &self.shared.counters
     }
 
-    /// Writes in the background (never delays the caller), with a TTL in ms if given.
-    pub fn put(&self, key: &str, value: Vec<u8>, ttl: Option<Duration>) {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, TierError>> {
+        Box::pin(async move {
+            let cmd = redis::cmd("GET").arg(self.shared.full_key(key)).clone();
+            Ok(self.shared.run::<Option<Vec<u8>>>("GET", &cmd).await?)
+        })
+    }
+
+    /// Writes in the background (never delays the caller), with `PX ttl` if given.
+    fn put(&self, key: &str, value: Vec<u8>, ttl: Option<Duration>) {
         if !self.is_up() {
             return;
         }
@@ -162,49 +231,54 @@ impl RedisTier {
             cmd.arg("PX").arg(ttl.as_millis().max(1) as u64);
         }
         tokio::spawn(async move {
-            if shared.run::<()>(&cmd).await.is_some() {
-                shared.counters.writes.fetch_add(1, Ordering::Relaxed);
+            match shared.run::<()>("SET", &cmd).await {
+                Ok(()) => {
+                    shared.counters.writes.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(_) => shared.counters.error(1),
             }
         });
     }
 
-    /// Deletes this server's keys (all, or those of one model prefix); returns how many.
-    ///
-    /// Errors: Redis is down or a command failed; some keys may remain.
-    pub async fn clear(&self, prefix: Option<&str>) -> Result<u64, String> {
-        let pattern = format!("{}:{}*", self.shared.config.namespace, prefix.unwrap_or(""));
-        let mut cursor: u64 = 0;
-        let mut removed = 0u64;
-        loop {
-            let mut scan = redis::cmd("SCAN");
-            scan.arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(1000);
-            let (next, keys): (u64, Vec<String>) =
-                self.shared.run(&scan).await.ok_or_else(|| self.unavailable("SCAN"))?;
-            if !keys.is_empty() {
-                let mut unlink = redis::cmd("UNLINK");
-                unlink.arg(&keys);
-                removed += self.shared.run::<u64>(&unlink).await.ok_or_else(|| self.unavailable("UNLINK"))?;
+    /// Deletes this server's keys (all, or one model's) by `SCAN` + `UNLINK`.
+    fn clear<'a>(&'a self, model: Option<&'a str>) -> BoxFuture<'a, Result<Option<u64>, TierError>> {
+        Box::pin(async move {
+            let prefix = model.map(codec::model_prefix).unwrap_or_default();
+            let pattern = format!("{}:{prefix}*", self.shared.config.namespace);
+            let mut cursor: u64 = 0;
+            let mut removed = 0u64;
+            loop {
+                let mut scan = redis::cmd("SCAN");
+                scan.arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(SCAN_COUNT);
+                let (next, keys): (u64, Vec<String>) = self.shared.run("SCAN", &scan).await?;
+                if !keys.is_empty() {
+                    let mut unlink = redis::cmd("UNLINK");
+                    unlink.arg(&keys);
+                    removed += self.shared.run::<u64>("UNLINK", &unlink).await?;
+                }
+                if next == 0 {
+                    return Ok(Some(removed));
+                }
+                cursor = next;
             }
-            if next == 0 {
-                return Ok(removed);
-            }
-            cursor = next;
-        }
+        })
     }
 
-    fn unavailable(&self, what: &str) -> String {
-        let last = self.shared.last_error.read().unwrap_or_else(|p| p.into_inner()).clone();
-        format!("redis {what} failed: {}", last.unwrap_or_else(|| "tier is down".into()))
+    /// Writes are fire-and-forget; nothing to wait for.
+    fn flush(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
     }
 
     /// Counters and up/down; Redis cannot cheaply count one namespace, so no sizes.
-    pub fn stats(&self) -> TierStats {
-        let mut stats = self.shared.counters.snapshot("redis", self.is_up());
-        stats.location = Some(self.shared.display_url.clone());
-        if !stats.up {
-            stats.error = self.shared.last_error.read().unwrap_or_else(|p| p.into_inner()).clone();
-        }
-        stats
+    fn stats(&self) -> BoxFuture<'_, TierStats> {
+        Box::pin(async move {
+            let mut stats = self.shared.counters.snapshot("redis", self.is_up());
+            stats.location = Some(self.shared.display_url.clone());
+            if !stats.up {
+                stats.error = Some(self.shared.last_error());
+            }
+            stats
+        })
     }
 }
 
@@ -214,8 +288,8 @@ async fn supervise(shared: Arc<Shared>, client: redis::Client) {
         .set_connection_timeout(Some(shared.config.connect_timeout))
         .set_response_timeout(Some(shared.config.command_timeout))
         .set_number_of_retries(1)
-        .set_max_delay(Duration::from_millis(500));
-    let mut backoff = Duration::from_millis(100);
+        .set_max_delay(MANAGER_MAX_DELAY);
+    let mut backoff = RECONNECT_BACKOFF;
     loop {
         let existing = shared.connection.read().unwrap_or_else(|p| p.into_inner()).clone();
         match existing {
@@ -229,7 +303,7 @@ async fn supervise(shared: Arc<Shared>, client: redis::Client) {
                     Ok(Ok(connection)) => {
                         *shared.connection.write().unwrap_or_else(|p| p.into_inner()) = Some(connection);
                         shared.mark(true, None);
-                        backoff = Duration::from_millis(100);
+                        backoff = RECONNECT_BACKOFF;
                     }
                     Ok(Err(e)) => shared.mark(false, Some(e.to_string())),
                     Err(_) => shared.mark(false, Some("connect timed out".into())),
@@ -237,22 +311,22 @@ async fn supervise(shared: Arc<Shared>, client: redis::Client) {
             }
             Some(mut connection) => {
                 let ping = tokio::time::timeout(
-                    shared.config.command_timeout.max(Duration::from_millis(100)),
+                    shared.config.command_timeout.max(MIN_PING_TIMEOUT),
                     redis::cmd("PING").query_async::<String>(&mut connection),
                 )
                 .await;
                 match ping {
                     Ok(Ok(_)) => {
                         shared.mark(true, None);
-                        backoff = Duration::from_millis(100);
+                        backoff = RECONNECT_BACKOFF;
                     }
                     Ok(Err(e)) => shared.mark(false, Some(e.to_string())),
                     Err(_) => shared.mark(false, Some("ping timed out".into())),
                 }
             }
         }
-        let pause = if shared.up.load(Ordering::Relaxed) { Duration::from_millis(500) } else { backoff };
-        backoff = (backoff * 2).min(Duration::from_secs(1));
+        let pause = if shared.up.load(Ordering::Relaxed) { PING_INTERVAL } else { backoff };
+        backoff = (backoff * 2).min(RECONNECT_MAX_BACKOFF);
         tokio::time::sleep(pause).await;
     }
 }

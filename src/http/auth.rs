@@ -1,19 +1,19 @@
 //! API keys: `--api-key` protects inference and read routes, `--admin-key` protects
 //! loading/unloading models and clearing the cache. Keys are sent as
 //! `Authorization: Bearer KEY` (or `X-API-Key: KEY`) and compared in constant time
-//! (over SHA-256 digests, so not even the length leaks). The page, its assets, the
-//! OpenAPI document, `/health` and `/metrics` stay open.
+//! (over SHA-256 digests, so not even the length leaks). Which routes need which key
+//! is decided by the sub-router a route is registered in (`super::routes`).
 
 use std::sync::Arc;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorKind};
 
 /// Which key a route needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,15 +24,6 @@ pub enum Access {
     Inference,
     /// The admin key (or, when no admin key is set, the API key).
     Admin,
-}
-
-/// The access rule of every route, in one place.
-pub fn required(method: &Method, route: &str) -> Access {
-    match (method, route) {
-        (_, "/" | "/static/app.js" | "/static/style.css" | "/openapi.json" | "/health" | "/metrics") => Access::Open,
-        (&Method::DELETE, "/cache" | "/models/{name}") | (&Method::POST, "/models/{name}/load") => Access::Admin,
-        _ => Access::Inference,
-    }
 }
 
 /// The configured keys, kept as SHA-256 digests.
@@ -90,20 +81,18 @@ fn presented_key(req: &Request) -> Option<&str> {
     bearer.or_else(|| req.headers().get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim))
 }
 
+/// Middleware state: the keys and the access level of the routes it guards.
+pub type Guard = (Arc<Keys>, Access);
+
 /// Middleware: answers 401 with a JSON error when the route's key is missing or wrong.
-pub async fn check(State(keys): State<Arc<Keys>>, req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_default();
-    let access = required(req.method(), &route);
+pub async fn require(State((keys, access)): State<Guard>, req: Request, next: Next) -> Response {
     if keys.allows(access, presented_key(&req)) {
         return next.run(req).await;
     }
     let what = if access == Access::Admin { "an admin key" } else { "an API key" };
-    let mut response = ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-        format!("this route needs {what}: send `Authorization: Bearer <key>`"),
-    )
-    .into_response();
+    let mut response =
+        ApiError::new(ErrorKind::Unauthorized, format!("this route needs {what}: send `Authorization: Bearer <key>`"))
+            .into_response();
     response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"sentiserve\""));
     response
 }
@@ -140,17 +129,5 @@ mod tests {
         let admin_only = Keys::new(None, Some("root"));
         assert!(admin_only.allows(Access::Inference, None), "without an API key, inference stays open");
         assert!(!admin_only.allows(Access::Admin, None));
-    }
-
-    #[test]
-    fn every_route_has_the_intended_rule() {
-        assert_eq!(required(&Method::POST, "/analyze"), Access::Inference);
-        assert_eq!(required(&Method::GET, "/models"), Access::Inference);
-        assert_eq!(required(&Method::GET, "/cache"), Access::Inference);
-        assert_eq!(required(&Method::DELETE, "/cache"), Access::Admin);
-        assert_eq!(required(&Method::POST, "/models/{name}/load"), Access::Admin);
-        assert_eq!(required(&Method::DELETE, "/models/{name}"), Access::Admin);
-        assert_eq!(required(&Method::GET, "/health"), Access::Open);
-        assert_eq!(required(&Method::GET, "/"), Access::Open);
     }
 }

@@ -1,116 +1,184 @@
-//! One error type for every route: a status code and a JSON body
-//! `{"error": {"type": "...", "message": "..."}}`.
+//! One error type for every route: an [`ErrorKind`] (which fixes the status) and a
+//! message, serialized as [`ErrorResponse`] `{"error": {"type": "...", "message": "..."}}`.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Serialize;
 
+use crate::batch::BatchError;
 use crate::registry::RegistryError;
 use crate::service::ServiceError;
+
+/// Machine-readable error kinds; each has one HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// 400: the body is not valid JSON.
+    InvalidJson,
+    /// 400: the query string does not parse.
+    InvalidQuery,
+    /// 400: the body could not be read.
+    InvalidBody,
+    /// 422: the JSON parsed but a field is missing, extra or invalid.
+    InvalidRequest,
+    /// 401: a key is missing or wrong.
+    Unauthorized,
+    /// 404: the model is not configured.
+    ModelNotFound,
+    /// 404: no route serves the path.
+    NotFound,
+    /// 405: the route does not accept the method.
+    MethodNotAllowed,
+    /// 413: the body is over `--max-body-bytes`.
+    PayloadTooLarge,
+    /// 413: more texts than `--max-texts`.
+    BatchTooLarge,
+    /// 415: the body is not `application/json`.
+    UnsupportedMediaType,
+    /// 429: the model's inference queue is full.
+    Overloaded,
+    /// 500: inference failed.
+    InferenceError,
+    /// 503: the model failed to load or was unloaded mid-request.
+    ModelUnavailable,
+    /// 500: an unexpected failure (a caught panic).
+    Internal,
+}
+
+impl ErrorKind {
+    /// The HTTP status of this kind.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::InvalidJson | Self::InvalidQuery | Self::InvalidBody => StatusCode::BAD_REQUEST,
+            Self::InvalidRequest => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::ModelNotFound | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge | Self::BatchTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Overloaded => StatusCode::TOO_MANY_REQUESTS,
+            Self::InferenceError | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::ModelUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
 
 /// An HTTP error response.
 #[derive(Debug, Clone)]
 pub struct ApiError {
-    /// Response status.
-    pub status: StatusCode,
-    /// Machine-readable kind, e.g. `invalid_request`.
-    pub kind: &'static str,
+    /// What went wrong (fixes the status).
+    pub kind: ErrorKind,
     /// Human-readable explanation.
     pub message: String,
 }
 
 impl ApiError {
     /// Builds an error.
-    pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
-        Self { status, kind, message: message.into() }
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self { kind, message: message.into() }
     }
 
     /// 422: the JSON parsed but a field is invalid.
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
+        Self::new(ErrorKind::InvalidRequest, message)
     }
 
     /// 404 for a path no route serves.
     pub fn no_route() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", "no such route; see GET /openapi.json or the README")
+        Self::new(ErrorKind::NotFound, "no such route; see GET /openapi.json or the README")
     }
 
     /// 405 for a known path with the wrong method.
     pub fn method_not_allowed() -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not accept that method")
+        Self::new(ErrorKind::MethodNotAllowed, "this route does not accept that method")
     }
 }
 
-/// The body of every error response (for the OpenAPI document).
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+/// The body of every error response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorResponse {
     /// What went wrong.
     pub error: ErrorDetail,
 }
 
 /// Kind and explanation of an error.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
-    /// Machine-readable kind: `invalid_json`, `invalid_query`, `invalid_request`,
-    /// `unauthorized`, `model_not_found`, `not_found`, `method_not_allowed`,
-    /// `payload_too_large`, `batch_too_large`, `unsupported_media_type`, `overloaded`,
-    /// `inference_error`, `model_unavailable`, `internal`.
+    /// Machine-readable kind.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: ErrorKind,
     /// Human-readable explanation.
     pub message: String,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": { "type": self.kind, "message": self.message } });
-        (self.status, Json(body)).into_response()
+        let body = ErrorResponse { error: ErrorDetail { kind: self.kind, message: self.message } };
+        (self.kind.status(), Json(body)).into_response()
     }
 }
 
 impl From<RegistryError> for ApiError {
     fn from(e: RegistryError) -> Self {
-        match e {
-            RegistryError::UnknownModel { .. } => Self::new(StatusCode::NOT_FOUND, "model_not_found", e.to_string()),
-            RegistryError::LoadFailed { .. } => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "model_unavailable", e.to_string())
-            }
-        }
+        let kind = match e {
+            RegistryError::UnknownModel { .. } => ErrorKind::ModelNotFound,
+            RegistryError::LoadFailed { .. } => ErrorKind::ModelUnavailable,
+        };
+        Self::new(kind, e.to_string())
     }
 }
 
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
-        match e {
-            ServiceError::Registry(e) => e.into(),
-            ServiceError::Overloaded { .. } => Self::new(StatusCode::TOO_MANY_REQUESTS, "overloaded", e.to_string()),
-            ServiceError::Inference { source: crate::batch::BatchError::Stopped, .. } => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "model_unavailable", e.to_string())
-            }
-            ServiceError::Inference { .. } => {
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "inference_error", e.to_string())
-            }
-        }
+        let kind = match &e {
+            ServiceError::Registry(e) => return e.clone().into(),
+            ServiceError::Overloaded { .. } => ErrorKind::Overloaded,
+            ServiceError::Inference { source: BatchError::Stopped, .. } => ErrorKind::ModelUnavailable,
+            ServiceError::Inference { .. } => ErrorKind::InferenceError,
+        };
+        Self::new(kind, e.to_string())
     }
 }
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
-        let status = rejection.status();
         let kind = match &rejection {
-            JsonRejection::JsonDataError(_) => "invalid_request",
-            JsonRejection::JsonSyntaxError(_) => "invalid_json",
-            JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
-            _ if status == StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-            _ => "invalid_body",
+            JsonRejection::JsonDataError(_) => ErrorKind::InvalidRequest,
+            JsonRejection::JsonSyntaxError(_) => ErrorKind::InvalidJson,
+            JsonRejection::MissingJsonContentType(_) => ErrorKind::UnsupportedMediaType,
+            _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => ErrorKind::PayloadTooLarge,
+            _ => ErrorKind::InvalidBody,
         };
-        Self::new(status, kind, rejection.body_text())
+        Self::new(kind, rejection.body_text())
     }
 }
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_query", rejection.body_text())
+        Self::new(ErrorKind::InvalidQuery, rejection.body_text())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_serializes_to_its_documented_name_and_status() {
+        let cases = [
+            (ErrorKind::InvalidJson, "invalid_json", 400),
+            (ErrorKind::InvalidBody, "invalid_body", 400),
+            (ErrorKind::InvalidRequest, "invalid_request", 422),
+            (ErrorKind::ModelNotFound, "model_not_found", 404),
+            (ErrorKind::BatchTooLarge, "batch_too_large", 413),
+            (ErrorKind::Overloaded, "overloaded", 429),
+            (ErrorKind::ModelUnavailable, "model_unavailable", 503),
+        ];
+        for (kind, name, status) in cases {
+            assert_eq!(serde_json::to_value(kind).unwrap(), name);
+            assert_eq!(kind.status().as_u16(), status, "{name}");
+        }
     }
 }

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod handlers;
 pub mod openapi;
 pub mod routes;
 pub mod ui;
@@ -13,8 +14,7 @@ use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, Method};
-use axum::routing::{delete, get, post};
-use axum::Router;
+use axum::{Extension, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -24,7 +24,7 @@ use tower_http::LatencyUnit;
 
 use crate::config::{HttpConfig, Limits};
 use crate::service::Service;
-use error::ApiError;
+use error::{ApiError, ErrorKind};
 
 /// Shared state of every handler. Cheap to clone.
 #[derive(Clone)]
@@ -33,8 +33,6 @@ pub struct AppState {
     pub service: Service,
     /// Request limits.
     pub limits: Arc<Limits>,
-    /// Models `/health` waits for.
-    pub preload: Arc<Vec<String>>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
 }
@@ -47,29 +45,16 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(state: AppState, http: &HttpConfig) -> Router {
     let max_body = state.limits.max_body_bytes;
     let keys = Arc::new(auth::Keys::new(http.api_key.as_deref(), http.admin_key.as_deref()));
-    let router = Router::new()
-        .route("/", get(ui::index))
-        .route("/static/app.js", get(ui::script))
-        .route("/static/style.css", get(ui::style))
-        .route("/openapi.json", get(openapi::openapi_json))
-        .route("/analyze", post(routes::analyze))
-        .route("/models", get(routes::list_models))
-        .route("/models/{name}", delete(routes::unload_model))
-        .route("/models/{name}/load", post(routes::load_model))
-        .route("/cache", get(routes::cache_stats).delete(routes::clear_cache))
-        .route("/health", get(routes::health))
-        .route("/metrics", get(routes::metrics))
-        .route_layer(axum::middleware::from_fn_with_state(keys, auth::check))
+    let (router, document) = routes::table(keys).split_for_parts();
+    let document = openapi::Document(Arc::new(serde_json::to_string(&document).unwrap_or_default()));
+    let router: Router<AppState> = router
         .route_layer(axum::middleware::from_fn(crate::telemetry::track))
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .fallback(|| async { ApiError::no_route() })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(Extension(document))
         .layer(CatchPanicLayer::custom(|_| {
-            axum::response::IntoResponse::into_response(ApiError::new(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "internal error",
-            ))
+            axum::response::IntoResponse::into_response(ApiError::new(ErrorKind::Internal, "internal error"))
         }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(

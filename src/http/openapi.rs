@@ -1,32 +1,23 @@
-//! The OpenAPI 3 document at `GET /openapi.json`, generated from the handlers' types
-//! and annotations (utoipa; no Swagger UI assets).
+//! The OpenAPI 3 document at `GET /openapi.json`: paths come from the route table
+//! (`super::routes`), the rest (info, tags, the bearer scheme) from [`ApiDoc`].
 
-use axum::Json;
+use std::sync::Arc;
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::Extension;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{routes, ui};
+/// The name of the bearer-key security scheme in the document.
+pub const BEARER_SCHEME: &str = "api_key";
 
-/// The document's root.
+/// The document's root: everything but the paths.
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "sentiserve",
         description = "Text-classification inference with a model registry and a tiered prediction cache."
-    ),
-    paths(
-        routes::analyze,
-        routes::list_models,
-        routes::load_model,
-        routes::unload_model,
-        routes::cache_stats,
-        routes::clear_cache,
-        routes::health,
-        routes::metrics,
-        openapi_json,
-        ui::index,
-        ui::script,
-        ui::style,
     ),
     modifiers(&BearerKey),
     tags(
@@ -39,14 +30,14 @@ use super::{routes, ui};
 )]
 pub struct ApiDoc;
 
-/// Declares the `api_key` bearer scheme used by protected routes.
+/// Declares the bearer scheme used by protected routes.
 struct BearerKey;
 
 impl Modify for BearerKey {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
-            "api_key",
+            BEARER_SCHEME,
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
@@ -59,8 +50,12 @@ impl Modify for BearerKey {
     }
 }
 
+/// The serialized document, built once when the router is.
+#[derive(Clone)]
+pub struct Document(pub Arc<String>);
+
 /// `GET /openapi.json`.
 #[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "This document", content_type = "application/json")))]
-pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn openapi_json(Extension(Document(json)): Extension<Document>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], json.as_str().to_owned())
 }

@@ -1,236 +1,92 @@
-//! Route handlers: thin adapters from JSON to [`Service`](crate::service::Service) and
-//! the registry.
+//! The route table, once: three sub-routers by access level, each with its key check,
+//! registered through `utoipa-axum` so that the OpenAPI document is built from the
+//! same table (a route cannot be served without being documented, nor documented with
+//! the wrong security).
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde::{Deserialize, Serialize};
+use utoipa::openapi::path::{Operation, PathItem};
+use utoipa::openapi::security::SecurityRequirement;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::ApiError;
-use super::error::ErrorResponse;
-use super::extract::{JsonBody, QueryParams};
-use super::AppState;
-use crate::cache::{CacheStats, TierClear};
-use crate::registry::{ModelState, ModelStatus};
-use crate::service::Analysis;
+use super::auth::{self, Access, Keys};
+use super::openapi::{self, ApiDoc, BEARER_SCHEME};
+use super::{handlers, ui, AppState};
 
-/// Body of `POST /analyze`: exactly one of `text` and `texts`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AnalyzeRequest {
-    /// One text.
-    pub text: Option<String>,
-    /// Several texts, answered in order.
-    pub texts: Option<Vec<String>>,
-    /// A configured model name; default model when absent.
-    pub model: Option<String>,
+/// Every route: open (page, document, probes, metrics), inference (API key) and admin
+/// (admin key).
+pub fn table(keys: Arc<Keys>) -> OpenApiRouter<AppState> {
+    let open = OpenApiRouter::new()
+        .routes(routes!(ui::index))
+        .routes(routes!(ui::script))
+        .routes(routes!(ui::style))
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(handlers::health))
+        .routes(routes!(handlers::metrics));
+    let inference = OpenApiRouter::new()
+        .routes(routes!(handlers::analyze))
+        .routes(routes!(handlers::list_models))
+        .routes(routes!(handlers::cache_stats));
+    let admin = OpenApiRouter::new()
+        .routes(routes!(handlers::load_model))
+        .routes(routes!(handlers::unload_model))
+        .routes(routes!(handlers::clear_cache));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(open)
+        .merge(guarded(inference, Access::Inference, &keys))
+        .merge(guarded(admin, Access::Admin, &keys))
 }
 
-/// `POST /analyze`.
-#[utoipa::path(
-    post, path = "/analyze", tag = "inference", request_body = AnalyzeRequest,
-    responses(
-        (status = 200, description = "One result per input, in input order", body = Analysis),
-        (status = 400, description = "Malformed JSON", body = ErrorResponse),
-        (status = 401, description = "Missing or wrong API key", body = ErrorResponse),
-        (status = 404, description = "Unknown model", body = ErrorResponse),
-        (status = 413, description = "Body or number of texts over the limit", body = ErrorResponse),
-        (status = 415, description = "Content type is not application/json", body = ErrorResponse),
-        (status = 422, description = "Missing, extra or wrongly typed fields", body = ErrorResponse),
-        (status = 429, description = "The model's inference queue is full", body = ErrorResponse),
-        (status = 500, description = "Inference failed", body = ErrorResponse),
-        (status = 503, description = "The model failed to load or was unloaded", body = ErrorResponse),
-    ),
-    security((), ("api_key" = []))
-)]
-pub async fn analyze(
-    State(state): State<AppState>,
-    JsonBody(request): JsonBody<AnalyzeRequest>,
-) -> Result<Json<Analysis>, ApiError> {
-    let texts = match (request.text, request.texts) {
-        (Some(_), Some(_)) => return Err(ApiError::invalid("give either `text` or `texts`, not both")),
-        (None, None) => {
-            return Err(ApiError::invalid("missing field `text` (a string) or `texts` (a list of strings)"))
+/// Puts `router`'s routes behind the key check for `access`, and documents them as
+/// accepting the bearer key (optional: keys are off unless configured).
+fn guarded(router: OpenApiRouter<AppState>, access: Access, keys: &Arc<Keys>) -> OpenApiRouter<AppState> {
+    let mut router =
+        router.route_layer(axum::middleware::from_fn_with_state((Arc::clone(keys), access), auth::require));
+    let security = vec![SecurityRequirement::default(), SecurityRequirement::new(BEARER_SCHEME, Vec::<String>::new())];
+    for item in router.get_openapi_mut().paths.paths.values_mut() {
+        for operation in operations(item) {
+            operation.security = Some(security.clone());
         }
-        (Some(text), None) => vec![text],
-        (None, Some(texts)) if texts.is_empty() => return Err(ApiError::invalid("`texts` is empty")),
-        (None, Some(texts)) => texts,
-    };
-    if texts.len() > state.limits.max_texts {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "batch_too_large",
-            format!("{} texts in one request; the limit is {}", texts.len(), state.limits.max_texts),
-        ));
     }
-    let analysis = state.service.analyze(request.model.as_deref(), &texts).await?;
-    Ok(Json(analysis))
+    router
 }
 
-/// Body of `GET /models`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ModelsResponse {
-    /// The default model's name.
-    pub default: String,
-    /// Every configured model.
-    pub models: Vec<ModelStatus>,
+/// Every operation of a path item.
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.options,
+        &mut item.head,
+        &mut item.patch,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .filter_map(Option::as_mut)
 }
 
-/// `GET /models`.
-#[utoipa::path(
-    get, path = "/models", tag = "models",
-    responses(
-        (status = 200, description = "Every configured model", body = ModelsResponse),
-        (status = 401, description = "Missing or wrong API key", body = ErrorResponse),
-    ),
-    security((), ("api_key" = []))
-)]
-pub async fn list_models(State(state): State<AppState>) -> Json<ModelsResponse> {
-    let registry = &state.service.registry;
-    Json(ModelsResponse { default: registry.default_name().to_string(), models: registry.statuses() })
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// `POST /models/{name}/load`: loads (or retries) a configured model; 503 with the
-/// reason when the load fails.
-#[utoipa::path(
-    post, path = "/models/{name}/load", tag = "models",
-    params(("name" = String, Path, description = "A configured model name")),
-    responses(
-        (status = 200, description = "The model is loaded", body = ModelStatus),
-        (status = 401, description = "Missing or wrong admin key", body = ErrorResponse),
-        (status = 404, description = "Unknown model", body = ErrorResponse),
-        (status = 503, description = "The load failed; the message says why", body = ErrorResponse),
-    ),
-    security((), ("api_key" = []))
-)]
-pub async fn load_model(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-) -> Result<Json<ModelStatus>, ApiError> {
-    state.service.registry.load(&name).await?;
-    Ok(Json(state.service.registry.status(&name)?))
-}
-
-/// `DELETE /models/{name}`: unloads a model; its cached predictions stay valid.
-#[utoipa::path(
-    delete, path = "/models/{name}", tag = "models",
-    params(("name" = String, Path, description = "A configured model name")),
-    responses(
-        (status = 200, description = "The model is unloaded", body = ModelStatus),
-        (status = 401, description = "Missing or wrong admin key", body = ErrorResponse),
-        (status = 404, description = "Unknown model", body = ErrorResponse),
-    ),
-    security((), ("api_key" = []))
-)]
-pub async fn unload_model(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-) -> Result<Json<ModelStatus>, ApiError> {
-    state.service.registry.unload(&name).await?;
-    Ok(Json(state.service.registry.status(&name)?))
-}
-
-/// `GET /cache`.
-#[utoipa::path(
-    get, path = "/cache", tag = "cache",
-    responses(
-        (status = 200, description = "Sizes and counters, per tier", body = CacheStats),
-        (status = 401, description = "Missing or wrong API key", body = ErrorResponse),
-    ),
-    security((), ("api_key" = []))
-)]
-pub async fn cache_stats(State(state): State<AppState>) -> Json<CacheStats> {
-    Json(state.service.cache.stats().await)
-}
-
-/// Query of `DELETE /cache`.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct ClearQuery {
-    /// Clear only this model's entries.
-    pub model: Option<String>,
-}
-
-/// Body of `DELETE /cache`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ClearResponse {
-    /// `"all"` or the model's name.
-    pub cleared: String,
-    /// What happened in each tier (a tier that is down says so).
-    pub tiers: Vec<TierClear>,
-    /// Stats after clearing.
-    pub cache: CacheStats,
-}
-
-/// `DELETE /cache[?model=NAME]`: clears every tier (Redis: only this server's namespace).
-#[utoipa::path(
-    delete, path = "/cache", tag = "cache", params(ClearQuery),
-    responses(
-        (status = 200, description = "What each tier removed, and the stats after", body = ClearResponse),
-        (status = 400, description = "Malformed query string", body = ErrorResponse),
-        (status = 401, description = "Missing or wrong admin key", body = ErrorResponse),
-        (status = 404, description = "Unknown model", body = ErrorResponse),
-    ),
-    security((), ("api_key" = []))
-)]
-pub async fn clear_cache(
-    State(state): State<AppState>,
-    QueryParams(query): QueryParams<ClearQuery>,
-) -> Result<Json<ClearResponse>, ApiError> {
-    let cache = &state.service.cache;
-    if let Some(model) = &query.model {
-        state.service.registry.state(model)?;
+    #[test]
+    fn every_guarded_operation_is_documented_with_the_key_and_open_ones_without() {
+        let doc = table(Arc::new(Keys::default())).into_openapi();
+        let json = serde_json::to_value(&doc).unwrap();
+        let secured = |path: &str, method: &str| json["paths"][path][method]["security"].is_array();
+        for (path, method) in [("/analyze", "post"), ("/models", "get"), ("/cache", "get"), ("/cache", "delete")] {
+            assert!(secured(path, method), "{method} {path}");
+        }
+        for (path, method) in [("/models/{name}/load", "post"), ("/models/{name}", "delete")] {
+            assert!(secured(path, method), "{method} {path}");
+        }
+        for (path, method) in [("/health", "get"), ("/metrics", "get"), ("/", "get"), ("/openapi.json", "get")] {
+            assert!(json["paths"][path][method].is_object(), "{method} {path} is documented");
+            assert!(!secured(path, method), "{method} {path} is open");
+        }
     }
-    let tiers = cache.clear(query.model.as_deref()).await;
-    let cleared = query.model.unwrap_or_else(|| "all".to_string());
-    tracing::info!(cleared = %cleared, "prediction cache cleared");
-    Ok(Json(ClearResponse { cleared, tiers, cache: cache.stats().await }))
-}
-
-/// Body of `GET /health`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Health {
-    /// `ok` when every preloaded model is loaded, else `loading` or `unavailable`.
-    #[schema(value_type = String)]
-    pub status: &'static str,
-    /// State of each preloaded model.
-    pub models: BTreeMap<String, ModelState>,
-}
-
-/// `GET /health`: 200 once every preloaded model is loaded; 503 before, or when one
-/// failed (see `GET /models` for the reason).
-#[utoipa::path(
-    get, path = "/health", tag = "operations",
-    responses(
-        (status = 200, description = "Every preloaded model is loaded", body = Health),
-        (status = 503, description = "A preloaded model is loading or failed", body = Health),
-    )
-)]
-pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    let registry = &state.service.registry;
-    let models: BTreeMap<String, ModelState> =
-        state.preload.iter().filter_map(|name| registry.state(name).ok().map(|s| (name.clone(), s))).collect();
-    let status = if models.values().all(|s| *s == ModelState::Loaded) {
-        "ok"
-    } else if models.values().any(|s| *s == ModelState::Failed) {
-        "unavailable"
-    } else {
-        "loading"
-    };
-    let code = if status == "ok" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (code, Json(Health { status, models }))
-}
-
-/// `GET /metrics`: Prometheus text format.
-#[utoipa::path(
-    get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus metrics", content_type = "text/plain", body = String))
-)]
-pub async fn metrics(State(state): State<AppState>) -> Response {
-    state.metrics.run_upkeep();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
 }

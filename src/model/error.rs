@@ -25,8 +25,13 @@ pub enum ModelError {
     #[error("invalid config.json: {0}")]
     Config(String),
     /// The checkpoint is of a model type this server cannot run.
-    #[error("unsupported architecture `{0}` (supported: bert, distilbert, roberta, xlm-roberta)")]
-    UnsupportedArchitecture(String),
+    #[error("unsupported architecture `{found}` (supported model types: {supported})")]
+    UnsupportedArchitecture {
+        /// The config's first `architectures` entry or its `model_type`.
+        found: String,
+        /// Comma-separated supported `model_type`s.
+        supported: String,
+    },
     /// The model source string is neither a directory nor a Hub id.
     #[error("invalid model source `{0}`: expected a local directory or a Hub id `org/name[@revision]`")]
     InvalidSource(String),
@@ -42,6 +47,26 @@ pub enum ModelError {
     /// A tensor operation failed (shape mismatch, missing weight, device error).
     #[error("tensor: {0}")]
     Tensor(#[from] candle_core::Error),
+    /// A batch, or a text in it, had no tokens.
+    #[error("empty batch or text")]
+    EmptyBatch,
+    /// A forward pass or a load panicked (a bug in a kernel or a library); the panic
+    /// was caught and the server keeps serving.
+    #[error("the {during} panicked: {message}")]
+    Panic {
+        /// `forward pass` or `load`.
+        during: &'static str,
+        /// The panic's message.
+        message: String,
+    },
+    /// The operating system refused to start a thread.
+    #[error("cannot start the {what} thread: {source}")]
+    ThreadSpawn {
+        /// Which thread.
+        what: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
 }
 
 /// Shorthand for results of the model layer.

@@ -1,59 +1,54 @@
-//! A loaded sequence classifier: tokenizer + encoder + head + `id2label`.
+//! A loaded sequence classifier: tokenizer + family body/head + `id2label`.
 //!
-//! This layer knows nothing of HTTP or caching: texts in, logits out.
+//! This layer knows nothing of HTTP or caching: texts in, logits out. Layout:
+//! - [`hf`]: Hugging Face formats (shared `config.json` fields, sources, tokenizer,
+//!   scores);
+//! - [`families`]: one module per model family behind [`SequenceClassifier`];
+//! - [`layers`] and [`kernels`]: the building blocks and the CPU kernels they run.
 
-pub mod attention;
-pub mod config;
-mod cpu;
+pub mod classifier;
 pub mod device;
-pub mod encoder;
 pub mod error;
-pub mod gelu;
-pub mod head;
-pub mod linear;
-pub mod norm;
-pub mod scores;
-pub mod source;
+pub mod families;
+pub mod hf;
+pub mod input;
+pub mod kernels;
+pub mod layers;
 pub mod synthetic;
-pub mod tokenize;
+
+use std::sync::Arc;
 
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 
-pub use config::{Architecture, ModelConfig};
+pub use classifier::{Execution, SequenceClassifier};
 pub use device::DeviceSpec;
 pub use error::{ModelError, Result};
-pub use scores::{Classification, LabelScore, ScoreFunction};
-pub use source::{ModelFiles, ModelSource, Weights};
-pub use tokenize::Encoded;
+pub use hf::scores::{Classification, LabelScore, ScoreFunction};
+pub use hf::source::{ModelFiles, ModelSource, Weights};
+pub use hf::tokenize::Encoded;
 
-use encoder::Encoder;
-use head::Head;
-use tokenize::TextEncoder;
+use hf::config::ClassifierConfig;
+use hf::tokenize::TextEncoder;
 
-/// How a batch is laid out for the encoder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Execution {
-    /// Tokens of all texts back to back, no padding, fused attention kernel (CPU only;
-    /// the default there).
-    Packed,
-    /// Right-padded `[batch, seq_len]` with an attention mask, candle ops (any device;
-    /// the default on GPUs).
-    Padded,
-}
+/// Logits of one text, `[num_labels]`: what the prediction cache stores.
+pub type Logits = Arc<[f32]>;
 
 /// A sequence classifier ready to run. Read-only after load: share it as `Arc<Model>`.
 pub struct Model {
-    config: ModelConfig,
+    architecture: &'static str,
+    id2label: Vec<String>,
+    function: ScoreFunction,
+    max_tokens: usize,
     text: TextEncoder,
-    encoder: Encoder,
-    head: Head,
+    classifier: Box<dyn SequenceClassifier>,
     device: Device,
     execution: Execution,
 }
 
 impl Model {
-    /// Loads a model from resolved files onto `device`, in F32.
+    /// Loads a model from resolved files onto `device`, computing in F32 (f16 and bf16
+    /// checkpoints are converted at load).
     ///
     /// Blocking (reads and transposes every weight): call it from a blocking thread.
     ///
@@ -64,39 +59,55 @@ impl Model {
         let raw =
             std::fs::read(&files.config).map_err(|source| ModelError::Io { path: files.config.clone(), source })?;
         let json: serde_json::Value = serde_json::from_slice(&raw).map_err(|e| ModelError::Config(e.to_string()))?;
-        let config = ModelConfig::from_json(&json)?;
-        let text = TextEncoder::from_file(
-            &files.tokenizer,
-            config.max_tokens(),
-            config.pad_token_id,
-            config.architecture.offsets_positions(),
-        )?;
-        let root = match &files.weights {
+        let shared = ClassifierConfig::from_json(&json)?;
+        let (family, model_type) = families::resolve(&shared)?;
+        let id2label = shared.id2label()?;
+        let weights = match &files.weights {
             // SAFETY: the file is memory-mapped read-only; like every mmap reader we rely
             // on it not being truncated while mapped. Weights are copied (transposed)
             // at load, so the mapping is dropped before serving.
             Weights::Safetensors(path) => unsafe { VarBuilder::from_mmaped_safetensors(&[path], DType::F32, device)? },
             Weights::Pth(path) => VarBuilder::from_pth(path, DType::F32, device)?,
         };
-        let prefix = match config.architecture {
-            Architecture::Bert => "bert",
-            Architecture::DistilBert => "distilbert",
-            Architecture::Roberta | Architecture::XlmRoberta => "roberta",
-        };
-        let model_vb = if root.contains_tensor(&format!("{prefix}.embeddings.word_embeddings.weight")) {
-            root.pp(prefix)
-        } else {
-            root.clone()
-        };
-        let encoder = Encoder::load(model_vb.clone(), &config)?;
-        let head = Head::load(&root, &model_vb, &config)?;
+        let loaded = (family.load)(&families::LoadContext {
+            json: &json,
+            model_type,
+            weights: &weights,
+            num_labels: id2label.len(),
+        })?;
+        let text = TextEncoder::from_file(&files.tokenizer, loaded.max_tokens)?;
         let execution = if device.is_cpu() { Execution::Packed } else { Execution::Padded };
-        Ok(Self { config, text, encoder, head, device: device.clone(), execution })
+        Ok(Self {
+            architecture: model_type,
+            function: shared.score_function(id2label.len()),
+            id2label,
+            max_tokens: loaded.max_tokens,
+            text,
+            classifier: loaded.classifier,
+            device: device.clone(),
+            execution,
+        })
     }
 
-    /// The parsed `config.json`.
-    pub fn config(&self) -> &ModelConfig {
-        &self.config
+    /// The HF `model_type` of the checkpoint, e.g. `bert`.
+    pub fn architecture(&self) -> &'static str {
+        self.architecture
+    }
+
+    /// Label names by class index.
+    pub fn id2label(&self) -> &[String] {
+        &self.id2label
+    }
+
+    /// How logits become scores by default.
+    pub fn score_function(&self) -> ScoreFunction {
+        self.function
+    }
+
+    /// The longest input in tokens (special tokens included); longer texts are
+    /// truncated.
+    pub fn max_tokens(&self) -> usize {
+        self.max_tokens
     }
 
     /// The device the weights live on.
@@ -104,9 +115,14 @@ impl Model {
         &self.device
     }
 
-    /// Number of parameters (encoder + head).
+    /// Number of parameters (body + head).
     pub fn num_params(&self) -> usize {
-        self.encoder.num_params() + self.head.num_params()
+        self.classifier.num_params()
+    }
+
+    /// Estimated FLOPs of one text of `tokens` tokens (see [`SequenceClassifier::flops`]).
+    pub fn flops(&self, tokens: usize) -> f64 {
+        self.classifier.flops(tokens)
     }
 
     /// Tokenizes one text with the model's truncation.
@@ -130,21 +146,18 @@ impl Model {
     /// Runs one batch and returns one logits row `[num_labels]` per item, in input
     /// order. Batch composition does not change any row's logits.
     ///
-    /// Errors: [`ModelError::Tensor`]; an empty batch is an error.
+    /// Errors: [`ModelError::EmptyBatch`] for an empty batch or text,
+    /// [`ModelError::Tensor`] for device failures.
     pub fn logits(&self, batch: &[&Encoded]) -> Result<Vec<Vec<f32>>> {
-        let first = match self.execution {
-            Execution::Packed => self.encoder.forward_packed(&self.text.pack(batch, &self.device)?)?,
-            Execution::Padded => self.encoder.forward(&self.text.batch(batch, &self.device)?)?,
-        };
-        Ok(self.head.forward(&first)?.to_vec2::<f32>()?)
+        Ok(self.classifier.forward(batch, self.execution, &self.device)?.to_vec2::<f32>()?)
     }
 
-    /// Labels and scores for one logits row.
+    /// Labels and scores for one logits row, with the model's default function.
     pub fn classification(&self, logits: &[f32]) -> Classification {
-        Classification::from_logits(logits, &self.config.id2label, self.config.function)
+        Classification::from_logits(logits, &self.id2label, self.function)
     }
 
-    /// Tokenizes `texts`, runs them as one padded batch and classifies each.
+    /// Tokenizes `texts`, runs them as one batch and classifies each.
     ///
     /// Errors: as [`Model::tokenize`] and [`Model::logits`].
     pub fn classify(&self, texts: &[&str]) -> Result<Vec<Classification>> {

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: paths into `../shared` and reference rows.
 #![allow(dead_code)]
 
+pub mod http;
 pub mod procs;
 pub mod server;
 

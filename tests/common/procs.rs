@@ -2,11 +2,11 @@
 //! `sentiserve serve` child processes that can be killed or terminated.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use super::http::Http;
 
 /// A free TCP port on 127.0.0.1 (bound then released).
 pub fn free_port() -> u16 {
@@ -82,9 +82,14 @@ pub async fn redis_keys(connection: &mut redis::aio::MultiplexedConnection, patt
 /// A `sentiserve serve` child process on a free port; killed on drop.
 pub struct ServerProcess {
     child: Option<Child>,
-    pub base: String,
-    pub log: PathBuf,
-    pub client: reqwest::Client,
+    http: Http,
+}
+
+impl std::ops::Deref for ServerProcess {
+    type Target = Http;
+    fn deref(&self) -> &Http {
+        &self.http
+    }
 }
 
 impl ServerProcess {
@@ -101,12 +106,7 @@ impl ServerProcess {
             .spawn()
             .unwrap();
         wait_for_port(port, true);
-        Self {
-            child: Some(child),
-            base: format!("http://127.0.0.1:{port}"),
-            log: log.to_path_buf(),
-            client: reqwest::Client::new(),
-        }
+        Self { child: Some(child), http: Http::new(format!("http://127.0.0.1:{port}"), Some(log.to_path_buf())) }
     }
 
     /// The shared MiniLM model as the default, plus `extra` flags.
@@ -121,61 +121,14 @@ impl ServerProcess {
         Self::spawn(&args, log)
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
     /// Waits for `/health` 200.
     pub async fn ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(r) = self.client.get(self.url("/health")).send().await {
-                if r.status() == 200 {
-                    return;
-                }
-            }
-            assert!(Instant::now() < deadline, "server never became healthy:\n{}", self.log_text());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.wait_health(200).await;
     }
 
-    pub async fn analyze(&self, body: Value) -> (u16, Value) {
-        let response = self.client.post(self.url("/analyze")).json(&body).send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap())
-    }
-
-    pub async fn get(&self, path: &str) -> Value {
-        self.client.get(self.url(path)).send().await.unwrap().json().await.unwrap()
-    }
-
-    pub async fn delete(&self, path: &str) -> (u16, Value) {
-        let response = self.client.delete(self.url(path)).send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap())
-    }
-
-    /// The `tiers` entry of `tier` in `GET /cache`.
-    pub async fn tier(&self, tier: &str) -> Value {
-        let stats = self.get("/cache").await;
-        stats["tiers"].as_array().unwrap().iter().find(|t| t["tier"] == tier).cloned().unwrap_or(Value::Null)
-    }
-
-    /// Polls `GET /cache` until `check(tier stats)` holds (20 s at most).
-    pub async fn wait_tier(&self, tier: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let stats = self.tier(tier).await;
-            if check(&stats) {
-                return stats;
-            }
-            assert!(Instant::now() < deadline, "{tier} tier never {what}: {stats}\n{}", self.log_text());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
     }
 
     /// SIGKILL, as a crash would.

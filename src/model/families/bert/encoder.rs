@@ -10,57 +10,14 @@
 use candle_core::{IndexOp, Module, Tensor};
 use candle_nn::{Embedding, VarBuilder};
 
-use super::attention::packed_attention;
-use super::config::{Activation, Architecture, ModelConfig};
-use super::error::Result;
-use super::norm::Norm;
-use super::tokenize::{EncoderInput, PackedInput};
+use super::config::{Activation, EncoderConfig, Variant};
+use crate::model::error::Result;
+use crate::model::input::{PackedInput, PaddedInput};
+use crate::model::kernels::attention::packed_attention;
+use crate::model::kernels::gelu::gelu_erf;
+use crate::model::layers::{LayerNorm, Linear};
 
-/// A linear layer `y = x · Wᵀ + b` with `Wᵀ` stored contiguous.
-#[derive(Debug, Clone)]
-pub struct Dense {
-    /// `[in, out]`.
-    weight_t: Tensor,
-    /// `[out]`.
-    bias: Tensor,
-}
-
-impl Dense {
-    /// Loads `weight` `[out, in]` and `bias` `[out]` under `vb`.
-    pub fn load(vb: VarBuilder, in_dim: usize, out_dim: usize) -> Result<Self> {
-        let weight = vb.get((out_dim, in_dim), "weight")?;
-        let bias = vb.get(out_dim, "bias")?;
-        Ok(Self { weight_t: weight.t()?.contiguous()?, bias })
-    }
-
-    /// Concatenates layers with the same input along the output axis.
-    fn fuse(parts: &[Dense]) -> Result<Self> {
-        let weights: Vec<&Tensor> = parts.iter().map(|d| &d.weight_t).collect();
-        let biases: Vec<&Tensor> = parts.iter().map(|d| &d.bias).collect();
-        Ok(Self { weight_t: Tensor::cat(&weights, 1)?, bias: Tensor::cat(&biases, 0)? })
-    }
-
-    /// `[n, in]` → `[n, out]`. On the CPU through [`super::linear`] (thread count per
-    /// call, bias fused); elsewhere with candle's matmul.
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 && x.is_contiguous() && x.rank() == 2 {
-            return Ok(super::linear::linear(x, &self.weight_t, &self.bias)?);
-        }
-        Ok(x.matmul(&self.weight_t)?.broadcast_add(&self.bias)?)
-    }
-
-    /// Number of weights and biases.
-    pub fn num_params(&self) -> usize {
-        self.weight_t.elem_count() + self.bias.elem_count()
-    }
-}
-
-/// Loads a LayerNorm stored as `weight`/`bias` (or the older `gamma`/`beta`).
-fn layer_norm(vb: VarBuilder, size: usize, eps: f64) -> Result<Norm> {
-    Ok(Norm::load(vb, size, eps)?)
-}
-
-/// Weight names inside one layer, per family.
+/// Weight names inside one layer, per variant.
 struct LayerNames {
     layers: &'static str,
     q: &'static str,
@@ -101,12 +58,12 @@ const DISTILBERT_NAMES: LayerNames = LayerNames {
 /// residual add and LayerNorm (post-LN).
 struct Layer {
     /// Fused Q, K, V projection: `[hidden, 3·hidden]`.
-    qkv: Dense,
-    attn_out: Dense,
-    attn_norm: Norm,
-    ffn_in: Dense,
-    ffn_out: Dense,
-    out_norm: Norm,
+    qkv: Linear,
+    attn_out: Linear,
+    attn_norm: LayerNorm,
+    ffn_in: Linear,
+    ffn_out: Linear,
+    out_norm: LayerNorm,
 }
 
 /// The encoder: embeddings, then `num_layers` blocks.
@@ -114,7 +71,7 @@ pub struct Encoder {
     word: Embedding,
     position: Embedding,
     token_type: Option<Embedding>,
-    embed_norm: Norm,
+    embed_norm: LayerNorm,
     layers: Vec<Layer>,
     num_heads: usize,
     hidden: usize,
@@ -124,18 +81,18 @@ pub struct Encoder {
 impl Encoder {
     /// Loads the encoder from `vb`, which must already point at the model prefix
     /// (`bert.`, `distilbert.`, `roberta.` or none).
-    pub fn load(vb: VarBuilder, cfg: &ModelConfig) -> Result<Self> {
+    pub fn load(vb: VarBuilder, cfg: &EncoderConfig) -> Result<Self> {
         let h = cfg.hidden_size;
         let emb = vb.pp("embeddings");
         let embedding = |name: &str, rows: usize| -> Result<Embedding> {
             Ok(Embedding::new(emb.pp(name).get((rows, h), "weight")?, h))
         };
-        let token_type = match cfg.architecture {
-            Architecture::DistilBert => None,
+        let token_type = match cfg.variant {
+            Variant::DistilBert => None,
             _ => Some(embedding("token_type_embeddings", cfg.type_vocab_size)?),
         };
-        let names = match cfg.architecture {
-            Architecture::DistilBert => &DISTILBERT_NAMES,
+        let names = match cfg.variant {
+            Variant::DistilBert => &DISTILBERT_NAMES,
             _ => &BERT_NAMES,
         };
         let layers = (0..cfg.num_layers)
@@ -145,7 +102,7 @@ impl Encoder {
             word: embedding("word_embeddings", cfg.vocab_size)?,
             position: embedding("position_embeddings", cfg.max_position_embeddings)?,
             token_type,
-            embed_norm: layer_norm(emb.pp("LayerNorm"), h, cfg.layer_norm_eps)?,
+            embed_norm: LayerNorm::load(emb.pp("LayerNorm"), h, cfg.layer_norm_eps)?,
             layers,
             num_heads: cfg.num_heads,
             hidden: h,
@@ -160,14 +117,14 @@ impl Encoder {
         if let Some(token_type) = &self.token_type {
             x = (x + token_type.forward(types)?)?;
         }
-        Ok(self.embed_norm.forward(&x)?)
+        self.embed_norm.forward(&x)
     }
 
     /// Runs the encoder on a packed batch (no padding; CPU only) and returns the final
     /// hidden state of each text's first token: `[texts, hidden]`. The last layer
     /// computes only those rows.
     pub fn forward_packed(&self, input: &PackedInput) -> Result<Tensor> {
-        let mut x = self.embed(&input.input_ids, &input.position_ids, &input.type_ids)?;
+        let mut x = self.embed(&input.input_ids, &input.position_ids, &input.token_type_ids)?;
         let last = self.layers.len().saturating_sub(1);
         for (i, layer) in self.layers.iter().enumerate() {
             let qkv = layer.qkv.forward(&x)?;
@@ -181,12 +138,12 @@ impl Encoder {
 
     /// Runs the encoder on a right-padded batch (any device) and returns the final
     /// hidden state of each sequence's first token (`[CLS]` / `<s>`): `[batch, hidden]`.
-    pub fn forward(&self, input: &EncoderInput) -> Result<Tensor> {
+    pub fn forward(&self, input: &PaddedInput) -> Result<Tensor> {
         let (batch, seq_len) = input.input_ids.dims2()?;
         let mut x = self.embed(
             &input.input_ids.flatten_all()?,
             &input.position_ids.flatten_all()?,
-            &input.type_ids.flatten_all()?,
+            &input.token_type_ids.flatten_all()?,
         )?;
         for layer in &self.layers {
             x = layer.forward(&x, batch, seq_len, self, &input.attention_bias)?;
@@ -212,16 +169,16 @@ impl Encoder {
 }
 
 impl Layer {
-    fn load(vb: VarBuilder, names: &LayerNames, cfg: &ModelConfig) -> Result<Self> {
+    fn load(vb: VarBuilder, names: &LayerNames, cfg: &EncoderConfig) -> Result<Self> {
         let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
-        let dense = |name: &str, a: usize, b: usize| Dense::load(vb.pp(name), a, b);
+        let dense = |name: &str, a: usize, b: usize| Linear::load(vb.pp(name), a, b);
         Ok(Self {
-            qkv: Dense::fuse(&[dense(names.q, h, h)?, dense(names.k, h, h)?, dense(names.v, h, h)?])?,
+            qkv: Linear::fuse(&[dense(names.q, h, h)?, dense(names.k, h, h)?, dense(names.v, h, h)?])?,
             attn_out: dense(names.attn_out, h, h)?,
-            attn_norm: layer_norm(vb.pp(names.attn_norm), h, cfg.layer_norm_eps)?,
+            attn_norm: LayerNorm::load(vb.pp(names.attn_norm), h, cfg.layer_norm_eps)?,
             ffn_in: dense(names.ffn_in, h, i)?,
             ffn_out: dense(names.ffn_out, i, h)?,
-            out_norm: layer_norm(vb.pp(names.out_norm), h, cfg.layer_norm_eps)?,
+            out_norm: LayerNorm::load(vb.pp(names.out_norm), h, cfg.layer_norm_eps)?,
         })
     }
 
@@ -247,10 +204,10 @@ impl Layer {
         let x = self.attn_norm.forward_residual(&self.attn_out.forward(context)?, residual)?;
         let inner = self.ffn_in.forward(&x)?;
         let inner = match activation {
-            Activation::GeluErf => super::gelu::gelu_erf(&inner)?,
+            Activation::GeluErf => gelu_erf(&inner)?,
             Activation::GeluTanh => inner.gelu()?,
             Activation::Relu => inner.relu()?,
         };
-        Ok(self.out_norm.forward_residual(&self.ffn_out.forward(&inner)?, &x)?)
+        self.out_norm.forward_residual(&self.ffn_out.forward(&inner)?, &x)
     }
 }

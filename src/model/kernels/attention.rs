@@ -16,11 +16,15 @@ use std::sync::Arc;
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::cpu::contiguous_f32;
+use super::contiguous_f32;
 use super::gelu::exp_nonpositive;
 
 /// `(first row, length)` of each sequence in the packed matrix.
 pub type Segments = Arc<[(usize, usize)]>;
+
+/// Multiply-adds (Σ len² · hidden) below which attention stays on the calling thread:
+/// a single short text's attention is cheaper than a thread hand-off.
+const PARALLEL_WORK: usize = 1 << 20;
 
 /// Context of every query (`first_only = false`: `[total_tokens, hidden]`) or of each
 /// sequence's first query (`[sequences, hidden]`), from `qkv` `[total_tokens, 3·hidden]`
@@ -42,6 +46,7 @@ struct PackedAttention {
 struct Output(*mut f32);
 // SAFETY: tasks write disjoint cells (see `cpu_fwd`), and the buffer outlives them.
 unsafe impl Send for Output {}
+// SAFETY: as for `Send`: no two tasks touch the same cell.
 unsafe impl Sync for Output {}
 
 impl CustomOp1 for PackedAttention {
@@ -79,7 +84,7 @@ impl CustomOp1 for PackedAttention {
         // thread hand-off; single short texts stay on the calling thread.
         let work: usize =
             self.segments.iter().map(|&(_, len)| len * if self.first_only { 1 } else { len }).sum::<usize>() * hidden;
-        if tasks > 1 && work >= 1 << 20 {
+        if tasks > 1 && work >= PARALLEL_WORK {
             (0..tasks).into_par_iter().for_each(run);
         } else {
             (0..tasks).for_each(run);
@@ -99,33 +104,58 @@ struct Job<'a> {
 }
 
 /// Picks the widest vector unit available.
+///
+/// # Safety
+/// As [`attend_generic`]: `out` must hold `(job.out_row + queries) × job.hidden` floats,
+/// and no other thread may write rows `job.out_row..job.out_row + queries` of columns
+/// `job.head·d..(job.head+1)·d` during the call.
 unsafe fn attend(job: &Job, queries: usize, out: Output) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
-            return attend_avx512(job, queries, out);
+            // SAFETY: the CPU supports AVX-512F (checked above); the caller upholds the
+            // output contract.
+            return unsafe { attend_avx512(job, queries, out) };
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            return attend_avx2(job, queries, out);
+            // SAFETY: the CPU supports AVX2 and FMA (checked above); the caller upholds
+            // the output contract.
+            return unsafe { attend_avx2(job, queries, out) };
         }
     }
-    attend_generic(job, queries, out)
+    // SAFETY: the caller upholds the output contract.
+    unsafe { attend_generic(job, queries, out) }
 }
 
+/// [`attend_generic`] compiled for AVX-512.
+///
+/// # Safety
+/// The CPU must support AVX-512F, and the contract of [`attend_generic`] holds.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn attend_avx512(job: &Job, queries: usize, out: Output) {
-    attend_generic(job, queries, out)
+    // SAFETY: forwarded from the caller.
+    unsafe { attend_generic(job, queries, out) }
 }
 
+/// [`attend_generic`] compiled for AVX2 + FMA.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA, and the contract of [`attend_generic`] holds.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn attend_avx2(job: &Job, queries: usize, out: Output) {
-    attend_generic(job, queries, out)
+    // SAFETY: forwarded from the caller.
+    unsafe { attend_generic(job, queries, out) }
 }
 
 /// One (sequence, head): for each query, scores over the sequence's keys, softmax, and
 /// the probability-weighted sum of its values.
+///
+/// # Safety
+/// `out` must point to at least `(job.out_row + queries) × job.hidden` writable floats,
+/// and no other thread may read or write rows `job.out_row..job.out_row + queries` of
+/// columns `job.head·d..(job.head+1)·d` while the call runs.
 #[inline(always)]
 unsafe fn attend_generic(job: &Job, queries: usize, out: Output) {
     let Job { qkv, hidden, head_dim: d, head, first, len, out_row } = *job;
@@ -147,8 +177,9 @@ unsafe fn attend_generic(job: &Job, queries: usize, out: Output) {
             sum += *score;
         }
         let inv = 1.0 / sum;
-        // SAFETY: see `cpu_fwd`: this row/column range belongs to this task alone.
-        let target = std::slice::from_raw_parts_mut(out.0.add((out_row + i) * hidden + column), d);
+        // SAFETY: the caller guarantees `out` holds this row and that this row/column
+        // range belongs to this call alone (see `cpu_fwd`).
+        let target = unsafe { std::slice::from_raw_parts_mut(out.0.add((out_row + i) * hidden + column), d) };
         for (j, &p) in scores.iter().enumerate() {
             let v = &qkv[(first + j) * width + 2 * hidden + column..][..d];
             let p = p * inv;

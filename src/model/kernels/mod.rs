@@ -1,5 +1,13 @@
-//! Helpers shared by the CPU kernels (candle custom ops in `linear`, `attention`,
-//! `norm` and `gelu`).
+//! CPU kernels as candle custom ops: the hot loops of the packed encoder path.
+//!
+//! Each kernel picks the widest vector unit at run time (AVX-512, AVX2, portable) and
+//! decides per call whether a thread hand-off pays. Every `unsafe fn` documents its
+//! contract in a `# Safety` section and every `unsafe` block says why it holds.
+
+pub mod attention;
+pub mod gelu;
+pub mod layer_norm;
+pub mod linear;
 
 use candle_core::{CpuStorage, Layout, Result};
 

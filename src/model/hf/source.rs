@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::error::{ModelError, Result};
+use crate::model::error::{ModelError, Result};
 
 /// The file names a sequence classifier needs, in HF layout.
 pub const CONFIG_FILE: &str = "config.json";

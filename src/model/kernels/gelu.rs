@@ -10,7 +10,7 @@
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::cpu::contiguous_f32;
+use super::contiguous_f32;
 
 /// GELU (erf form) of `xs`, any shape.
 ///
@@ -62,12 +62,20 @@ fn gelu_slice(x: &[f32], out: &mut [f32]) {
     gelu_generic(x, out);
 }
 
+/// [`gelu_generic`] compiled for AVX-512.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn gelu_avx512(x: &[f32], out: &mut [f32]) {
     gelu_generic(x, out);
 }
 
+/// [`gelu_generic`] compiled for AVX2 + FMA.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn gelu_avx2(x: &[f32], out: &mut [f32]) {

@@ -3,9 +3,9 @@
 use candle_core::Tensor;
 use candle_nn::VarBuilder;
 
-use super::config::{Architecture, ModelConfig};
-use super::encoder::Dense;
-use super::error::Result;
+use super::config::{EncoderConfig, Variant};
+use crate::model::error::Result;
+use crate::model::layers::Linear;
 
 /// The nonlinearity between the head's two dense layers.
 #[derive(Debug, Clone, Copy)]
@@ -23,27 +23,31 @@ enum HeadActivation {
 ///
 /// Dropout is identity at inference.
 pub struct Head {
-    dense: Dense,
+    dense: Linear,
     activation: HeadActivation,
-    out: Dense,
+    out: Linear,
 }
 
 impl Head {
-    /// Loads the head. `root` is the checkpoint root; `model` is the encoder prefix
-    /// (where BERT keeps its pooler).
-    pub fn load(root: &VarBuilder, model: &VarBuilder, cfg: &ModelConfig) -> Result<Self> {
-        let (h, n) = (cfg.hidden_size, cfg.num_labels());
-        let (dense, activation, out) = match cfg.architecture {
-            Architecture::Bert => (model.pp("pooler.dense"), HeadActivation::Tanh, root.pp("classifier")),
-            Architecture::Roberta | Architecture::XlmRoberta => {
+    /// Loads the head with `num_labels` outputs. `root` is the checkpoint root;
+    /// `model` is the encoder prefix (where BERT keeps its pooler).
+    ///
+    /// Errors: a missing or misshapen weight.
+    pub fn load(root: &VarBuilder, model: &VarBuilder, cfg: &EncoderConfig, num_labels: usize) -> Result<Self> {
+        let (h, n) = (cfg.hidden_size, num_labels);
+        let (dense, activation, out) = match cfg.variant {
+            Variant::Bert => (model.pp("pooler.dense"), HeadActivation::Tanh, root.pp("classifier")),
+            Variant::Roberta | Variant::XlmRoberta => {
                 (root.pp("classifier.dense"), HeadActivation::Tanh, root.pp("classifier.out_proj"))
             }
-            Architecture::DistilBert => (root.pp("pre_classifier"), HeadActivation::Relu, root.pp("classifier")),
+            Variant::DistilBert => (root.pp("pre_classifier"), HeadActivation::Relu, root.pp("classifier")),
         };
-        Ok(Self { dense: Dense::load(dense, h, h)?, activation, out: Dense::load(out, h, n)? })
+        Ok(Self { dense: Linear::load(dense, h, h)?, activation, out: Linear::load(out, h, n)? })
     }
 
     /// `[batch, hidden]` → logits `[batch, num_labels]`.
+    ///
+    /// Errors: shape mismatches or device failures.
     pub fn forward(&self, first_token: &Tensor) -> Result<Tensor> {
         let x = self.dense.forward(first_token)?;
         let x = match self.activation {

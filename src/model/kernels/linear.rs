@@ -11,7 +11,7 @@
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::cpu::contiguous_f32;
+use super::contiguous_f32;
 
 /// Rows below which a product splits its columns over the barrier pool instead of
 /// using gemm's rayon split (measured: the pool wins at 23 rows, rayon at 178; 256 was
@@ -82,6 +82,7 @@ const COLUMN_ALIGN: usize = 16;
 struct Dst(*mut f32);
 // SAFETY: parts write disjoint column ranges and the buffer outlives them.
 unsafe impl Send for Dst {}
+// SAFETY: as for `Send`: no two parts touch the same cell.
 unsafe impl Sync for Dst {}
 
 /// `dst[:, columns] += x · w[:, columns]` with `x` m×k, `w` k×n and `dst` m×n, all
@@ -101,27 +102,32 @@ unsafe fn product(
     columns: std::ops::Range<usize>,
     parallelism: gemm::Parallelism,
 ) {
-    gemm::gemm(
-        m,
-        columns.len(),
-        k,
-        dst.0.add(columns.start),
-        1,
-        n as isize,
-        true,
-        x.as_ptr(),
-        1,
-        k as isize,
-        w.as_ptr().add(columns.start),
-        1,
-        n as isize,
-        1.0,
-        1.0,
-        false,
-        false,
-        false,
-        parallelism,
-    );
+    // SAFETY: the pointers and strides describe the row-major m×k, k×n and m×n
+    // buffers (the caller guarantees `dst` and `columns`); gemm reads x and w and
+    // writes only `dst[:, columns]`.
+    unsafe {
+        gemm::gemm(
+            m,
+            columns.len(),
+            k,
+            dst.0.add(columns.start),
+            1,
+            n as isize,
+            true,
+            x.as_ptr(),
+            1,
+            k as isize,
+            w.as_ptr().add(columns.start),
+            1,
+            n as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        )
+    };
 }
 
 #[cfg(test)]

@@ -1,0 +1,76 @@
+//! L1: the in-process memory tier (moka), bounded in bytes by TinyLFU, with optional
+//! TTL/TTI. Its entry API gives the cache single-flight misses.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use moka::future::Cache;
+use moka::notification::RemovalCause;
+
+use super::config::CacheConfig;
+use super::key::CacheKey;
+use super::stats::{TierCounters, TierStats};
+use crate::model::Logits;
+
+/// The memory tier: moka keyed by [`CacheKey`], holding logits.
+pub struct MemoryTier {
+    /// The entries; its `entry().or_try_insert_with` makes identical misses wait on
+    /// one computation.
+    pub(super) cache: Cache<CacheKey, Logits>,
+    /// Hits, misses and size evictions of this tier.
+    pub(super) counters: Arc<TierCounters>,
+    /// Entries dropped by TTL/TTI.
+    pub(super) expirations: Arc<AtomicU64>,
+    capacity_bytes: u64,
+}
+
+impl MemoryTier {
+    /// Builds the tier from the cache's bounds.
+    pub fn new(config: &CacheConfig) -> Self {
+        let counters = Arc::new(TierCounters::default());
+        let expirations = Arc::new(AtomicU64::new(0));
+        let (evicted, expired) = (Arc::clone(&counters), Arc::clone(&expirations));
+        let mut builder = Cache::builder()
+            .max_capacity(config.capacity_bytes)
+            .weigher(|key: &CacheKey, value: &Logits| key.weight(value))
+            .support_invalidation_closures()
+            .eviction_listener(move |_key, _value, cause| match cause {
+                RemovalCause::Size => {
+                    evicted.evictions.fetch_add(1, Ordering::Relaxed);
+                }
+                RemovalCause::Expired => {
+                    expired.fetch_add(1, Ordering::Relaxed);
+                }
+                RemovalCause::Explicit | RemovalCause::Replaced => {}
+            });
+        if let Some(ttl) = config.ttl {
+            builder = builder.time_to_live(ttl);
+        }
+        if let Some(tti) = config.tti {
+            builder = builder.time_to_idle(tti);
+        }
+        Self { cache: builder.build(), counters, expirations, capacity_bytes: config.capacity_bytes }
+    }
+
+    /// Drops every entry, or one model's (all its fingerprints).
+    pub fn clear(&self, model: Option<&str>) {
+        match model {
+            Some(model) => {
+                let model: Arc<str> = Arc::from(model);
+                // Cannot fail: the cache was built with `support_invalidation_closures`.
+                let _ = self.cache.invalidate_entries_if(move |key, _| key.model == model);
+            }
+            None => self.cache.invalidate_all(),
+        }
+    }
+
+    /// Counters and exact sizes (runs pending maintenance first).
+    pub async fn stats(&self) -> TierStats {
+        self.cache.run_pending_tasks().await;
+        let mut stats = self.counters.snapshot("memory", true);
+        stats.entries = Some(self.cache.entry_count());
+        stats.bytes = Some(self.cache.weighted_size());
+        stats.capacity_bytes = Some(self.capacity_bytes);
+        stats
+    }
+}

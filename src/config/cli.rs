@@ -1,0 +1,194 @@
+//! `sentiserve` command-line flags (clap), each with an environment variable, and
+//! their conversion into a [`ServerConfig`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::defaults;
+use super::manifest::{self, Catalog, ConfigError};
+use super::runtime::{HttpConfig, Limits, ServerConfig};
+use crate::batch::BatchConfig;
+use crate::cache::disk::DiskConfig;
+use crate::cache::redis::RedisConfig;
+use crate::cache::CacheConfig;
+use crate::model::DeviceSpec;
+
+/// Which models exist and which one is the default.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// Model manifest (TOML). Default: ./models/models.toml if present, else the
+    /// manifest built into the binary.
+    #[arg(long, env = "SENTISERVE_MODELS_FILE", value_name = "PATH")]
+    pub models_file: Option<PathBuf>,
+    /// Add or override a named model: NAME=SOURCE, where SOURCE is a local directory or
+    /// a Hub id org/name[@revision]. Repeatable; comma-separated in the environment.
+    #[arg(long = "model", env = "SENTISERVE_MODEL", value_name = "NAME=SOURCE", value_delimiter = ',')]
+    pub models: Vec<String>,
+    /// The model used when a request names none.
+    #[arg(long = "default", env = "SENTISERVE_DEFAULT_MODEL", value_name = "NAME")]
+    pub default_model: Option<String>,
+    /// Device: auto, cpu, cuda, cuda:N or metal (cuda/metal need the Cargo feature).
+    #[arg(long, env = "SENTISERVE_DEVICE", default_value = "cpu")]
+    pub device: DeviceSpec,
+}
+
+impl ModelArgs {
+    /// Reads the manifest and applies `--model` and `--default`.
+    ///
+    /// Errors: [`ConfigError`] (see [`manifest::catalog`]).
+    pub fn catalog(&self) -> Result<Catalog, ConfigError> {
+        manifest::catalog(self.models_file.as_deref(), &self.models, self.default_model.as_deref())
+    }
+}
+
+/// `sentiserve serve` flags.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Models, manifest and device.
+    #[command(flatten)]
+    pub models: ModelArgs,
+    /// Address to bind. Default: 127.0.0.1 (loopback only) without keys, 0.0.0.0 when
+    /// --api-key or --admin-key is set.
+    #[arg(long, env = "SENTISERVE_HOST")]
+    pub host: Option<String>,
+    /// Port to bind.
+    #[arg(long, env = "SENTISERVE_PORT", default_value_t = defaults::PORT)]
+    pub port: u16,
+    /// Models to load at startup, comma-separated. Default: the default model;
+    /// `none` loads nothing until first use.
+    #[arg(long, env = "SENTISERVE_PRELOAD", value_delimiter = ',')]
+    pub preload: Vec<String>,
+    /// Prediction-cache capacity in bytes.
+    #[arg(long, env = "SENTISERVE_CACHE_MAX_BYTES", default_value_t = defaults::CACHE_MAX_BYTES)]
+    pub cache_max_bytes: u64,
+    /// Cache time-to-live in seconds (entries expire this long after being written).
+    #[arg(long, env = "SENTISERVE_CACHE_TTL_SECS")]
+    pub cache_ttl_secs: Option<u64>,
+    /// Cache time-to-idle in seconds (entries expire this long after the last read).
+    #[arg(long, env = "SENTISERVE_CACHE_TTI_SECS")]
+    pub cache_tti_secs: Option<u64>,
+    /// Enable the disk cache tier in this directory (survives restarts).
+    #[arg(long, env = "SENTISERVE_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Disk cache tier capacity in bytes.
+    #[arg(long, env = "SENTISERVE_CACHE_DISK_MAX_BYTES", default_value_t = defaults::CACHE_DISK_MAX_BYTES)]
+    pub cache_disk_max_bytes: u64,
+    /// Enable the Redis cache tier shared by replicas: redis://[user:password@]host:port[/db].
+    #[arg(long, env = "SENTISERVE_REDIS_URL", value_name = "URL")]
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key this server writes (and clears).
+    #[arg(long, env = "SENTISERVE_REDIS_NAMESPACE", default_value = defaults::REDIS_NAMESPACE)]
+    pub redis_namespace: String,
+    /// Redis connect timeout, ms.
+    #[arg(long, env = "SENTISERVE_REDIS_CONNECT_TIMEOUT_MS", default_value_t = defaults::REDIS_CONNECT_TIMEOUT_MS)]
+    pub redis_connect_timeout_ms: u64,
+    /// Redis per-command timeout, ms: the most a slow or hung Redis adds to a request.
+    #[arg(long, env = "SENTISERVE_REDIS_TIMEOUT_MS", default_value_t = defaults::REDIS_TIMEOUT_MS)]
+    pub redis_timeout_ms: u64,
+    /// Largest request body in bytes.
+    #[arg(long, env = "SENTISERVE_MAX_BODY_BYTES", default_value_t = defaults::MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+    /// Most texts in one request.
+    #[arg(long, env = "SENTISERVE_MAX_TEXTS", default_value_t = defaults::MAX_TEXTS)]
+    pub max_texts: usize,
+    /// Most texts in one forward pass.
+    #[arg(long, env = "SENTISERVE_MAX_BATCH_SIZE", default_value_t = defaults::MAX_BATCH_SIZE)]
+    pub max_batch_size: usize,
+    /// Most padded tokens in one forward pass.
+    #[arg(long, env = "SENTISERVE_MAX_BATCH_TOKENS", default_value_t = defaults::MAX_BATCH_TOKENS)]
+    pub max_batch_tokens: usize,
+    /// How long a batch waits for more texts, µs.
+    #[arg(long, env = "SENTISERVE_BATCH_WAIT_US", default_value_t = defaults::BATCH_WAIT_US)]
+    pub batch_wait_us: u64,
+    /// Most texts queued per model before requests get 429.
+    #[arg(long, env = "SENTISERVE_QUEUE_CAPACITY", default_value_t = defaults::QUEUE_CAPACITY)]
+    pub queue_capacity: usize,
+    /// Require this key (`Authorization: Bearer KEY`) on inference and read routes.
+    #[arg(long, env = "SENTISERVE_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Require this key on model load/unload and cache clearing.
+    #[arg(long, env = "SENTISERVE_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// Allow browser calls from this origin (CORS), e.g. https://app.example.com; `*` for
+    /// any. Repeatable; comma-separated in the environment. Off by default.
+    #[arg(long, env = "SENTISERVE_CORS_ORIGIN", value_delimiter = ',')]
+    pub cors_origin: Vec<String>,
+    /// Log format: text or json.
+    #[arg(long, env = "SENTISERVE_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+impl ServeArgs {
+    /// Whether an API or admin key is configured.
+    pub fn has_keys(&self) -> bool {
+        [&self.api_key, &self.admin_key].iter().any(|k| k.as_deref().is_some_and(|k| !k.is_empty()))
+    }
+
+    /// The address to bind: `--host`, else 0.0.0.0 with keys and 127.0.0.1 without.
+    pub fn bind_host(&self) -> String {
+        self.host.clone().unwrap_or_else(|| if self.has_keys() { "0.0.0.0".into() } else { "127.0.0.1".into() })
+    }
+
+    /// Builds the server configuration.
+    ///
+    /// Errors: [`ConfigError`] from the catalog, or a preload name that is not
+    /// configured.
+    pub fn config(&self) -> Result<ServerConfig, ConfigError> {
+        let catalog = self.models.catalog()?;
+        let preload = match self.preload.as_slice() {
+            [] => vec![catalog.default.clone()],
+            [none] if none == "none" => Vec::new(),
+            names => names.iter().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect(),
+        };
+        for name in &preload {
+            catalog.check("preload model", name)?;
+        }
+        let secs = |s: Option<u64>| s.filter(|&s| s > 0).map(Duration::from_secs);
+        Ok(ServerConfig {
+            catalog,
+            preload,
+            device: self.models.device,
+            cache: CacheConfig {
+                capacity_bytes: self.cache_max_bytes,
+                ttl: secs(self.cache_ttl_secs),
+                tti: secs(self.cache_tti_secs),
+                disk: self.cache_dir.clone().map(|dir| DiskConfig { dir, capacity_bytes: self.cache_disk_max_bytes }),
+                redis: self.redis_url.clone().map(|url| RedisConfig {
+                    url,
+                    namespace: self.redis_namespace.clone(),
+                    connect_timeout: Duration::from_millis(self.redis_connect_timeout_ms.max(1)),
+                    command_timeout: Duration::from_millis(self.redis_timeout_ms.max(1)),
+                }),
+            },
+            batch: BatchConfig {
+                max_batch_size: self.max_batch_size.max(1),
+                max_batch_tokens: self.max_batch_tokens.max(1),
+                max_wait: Duration::from_micros(self.batch_wait_us),
+                queue_capacity: self.queue_capacity.max(1),
+            },
+            limits: Limits { max_body_bytes: self.max_body_bytes, max_texts: self.max_texts.max(1) },
+            http: HttpConfig {
+                api_key: self.api_key.clone().filter(|k| !k.is_empty()),
+                admin_key: self.admin_key.clone().filter(|k| !k.is_empty()),
+                cors_origins: self
+                    .cors_origin
+                    .iter()
+                    .map(|o| o.trim())
+                    .filter(|o| !o.is_empty())
+                    .map(|o| axum::http::HeaderValue::from_str(o).map_err(|_| ConfigError::CorsOrigin(o.to_string())))
+                    .collect::<Result<_, _>>()?,
+            },
+        })
+    }
+}

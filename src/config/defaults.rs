@@ -1,0 +1,29 @@
+//! Every default value, once: the CLI flags, the runtime structs' `Default` impls and
+//! the README refer to these.
+
+/// `--port`.
+pub const PORT: u16 = 8080;
+/// The model used when neither the manifest nor `--default` names one.
+pub const DEFAULT_MODEL: &str = "sentiment";
+/// `--cache-max-bytes`: the memory tier's bound, bytes (256 MiB).
+pub const CACHE_MAX_BYTES: u64 = 256 * 1024 * 1024;
+/// `--cache-disk-max-bytes`: the disk tier's bound, bytes (1 GiB).
+pub const CACHE_DISK_MAX_BYTES: u64 = 1024 * 1024 * 1024;
+/// `--redis-namespace`: the prefix of every Redis key.
+pub const REDIS_NAMESPACE: &str = "sentiserve";
+/// `--redis-connect-timeout-ms`, ms.
+pub const REDIS_CONNECT_TIMEOUT_MS: u64 = 250;
+/// `--redis-timeout-ms`: the most one Redis command may add to a request, ms.
+pub const REDIS_TIMEOUT_MS: u64 = 50;
+/// `--max-body-bytes`: largest request body, bytes (2 MiB).
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+/// `--max-texts`: most texts in one request.
+pub const MAX_TEXTS: usize = 1024;
+/// `--max-batch-size`: most texts in one forward pass.
+pub const MAX_BATCH_SIZE: usize = 32;
+/// `--max-batch-tokens`: most padded tokens in one forward pass.
+pub const MAX_BATCH_TOKENS: usize = 8192;
+/// `--batch-wait-us`: how long a batch waits for more texts, µs.
+pub const BATCH_WAIT_US: u64 = 0;
+/// `--queue-capacity`: most texts queued per model.
+pub const QUEUE_CAPACITY: usize = 4096;

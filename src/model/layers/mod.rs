@@ -1,0 +1,8 @@
+//! The building blocks families share: [`Linear`] and [`LayerNorm`], which run the CPU
+//! kernels (`super::kernels`) on the packed path and candle ops elsewhere.
+
+pub mod layer_norm;
+pub mod linear;
+
+pub use layer_norm::LayerNorm;
+pub use linear::Linear;
