@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 SHARED ?= ../shared
 
-.PHONY: run run-minilm test test-deps bench build fmt lint clean
+.PHONY: run run-minilm test test-deps bench build fmt lint check-cuda clean
 
 ## Start the server on the default model (downloaded from the Hugging Face Hub once).
 run:
@@ -37,9 +37,14 @@ build:
 fmt:
 	$(CARGO) fmt --all
 
+## Formatting and clippy (warnings are errors; includes the unsafe/doc lints in lib.rs).
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+## Type-check the CUDA build with a PyPI CUDA toolkit (no GPU needed).
+check-cuda:
+	scripts/check-cuda.sh
 
 clean:
 	$(CARGO) clean

@@ -9,7 +9,9 @@
 //! - zipf: 4,000 requests over 2,000 sentences with Zipf(1.1) popularity, 16 in flight.
 //!
 //! Environment: `PYTORCH_PYTHON` (default /tmp/ptvenv/bin/python), `BENCH_SECONDS` for
-//! the all-hit run (default 5), `BENCH_SKIP_PYTORCH=1`.
+//! the all-hit run (default 5), `BENCH_SKIP_PYTORCH=1`, and `BENCH_BASELINE_BIN=PATH`:
+//! another sentiserve binary (e.g. a build of the previous commit) driven through the
+//! same workloads right after this one, so an A/B comparison comes from one run.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -43,10 +45,10 @@ impl Drop for Server {
     }
 }
 
-async fn start(dir: &Path, client: &reqwest::Client) -> Server {
+async fn start(binary: &Path, dir: &Path, client: &reqwest::Client) -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let started = Instant::now();
-    let child = Command::new(root().join("target/release/sentiserve"))
+    let child = Command::new(binary)
         .args(["serve", "--port", &port.to_string(), "--default", "bench", "--queue-capacity", "100000"])
         .arg("--model")
         .arg(format!("bench={}", dir.display()))
@@ -176,6 +178,86 @@ fn pytorch(dir: &Path, corpus: &Path) -> Vec<Value> {
     String::from_utf8_lossy(&output.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
+/// One binary's results on one model.
+struct BinaryRun {
+    all_miss_per_s: f64,
+    single_p50_ms: f64,
+    all_hit_16_per_s: f64,
+    zipf_per_s: f64,
+    json: Value,
+}
+
+/// Starts `binary` on `dir` and drives every workload through it.
+#[allow(clippy::too_many_arguments)]
+async fn workloads(
+    binary: &Path,
+    dir: &Path,
+    client: &reqwest::Client,
+    imdb: &[String],
+    amazon: &[String],
+    distinct: &[String],
+    miss: &[String],
+    total_flops: f64,
+    seconds: u64,
+) -> BinaryRun {
+let server = start(binary, dir, client).await;
+    let ready_ms = server.ready.as_secs_f64() * 1e3;
+    println!("ready (health 200) {ready_ms:.0} ms after start");
+    // Warm-up on texts outside every workload.
+    let warm: Vec<String> = amazon[900..].iter().map(|t| format!("warm-up {t}")).collect();
+    drive(client, &server.base, Arc::new(warm), 8).await;
+
+    let all_miss = drive(client, &server.base, Arc::new(miss.to_vec()), 32).await;
+    assert_eq!(all_miss.cached, 0);
+    let gflops = total_flops / all_miss.wall.as_secs_f64() / 1e9;
+    println!(
+        "all-miss   {:7.1} sentences/s  p50 {:7.2} ms  p99 {:7.2} ms  ({gflops:.0} GFLOP/s of 358 peak)",
+        all_miss.rate(),
+        all_miss.percentile(0.5),
+        all_miss.percentile(0.99)
+    );
+    let single = drive(client, &server.base, Arc::new(distinct[512..612].to_vec()), 1).await;
+    println!(
+        "single     {:7.1} requests/s   p50 {:7.2} ms  p99 {:7.2} ms  (concurrency 1, misses)",
+        single.rate(),
+        single.percentile(0.5),
+        single.percentile(0.99)
+    );
+    let mut all_hit = Vec::new();
+    for in_flight in [16, 32] {
+        let run = drive_for(client, &server.base, miss, in_flight, seconds).await;
+        println!(
+            "all-hit    {:7.0} requests/s   p50 {:7.3} ms  p99 {:7.3} ms  ({in_flight} in flight, keep-alive)",
+            run.rate(),
+            run.percentile(0.5),
+            run.percentile(0.99)
+        );
+        all_hit.push(json!({ "in_flight": in_flight, "per_s": run.rate(), "p50_ms": run.percentile(0.5), "p99_ms": run.percentile(0.99) }));
+    }
+    let pool: Vec<String> = imdb.iter().chain(amazon).cloned().collect();
+    let zipf_texts: Vec<String> =
+        zipf(4000, pool.len(), 1.1).into_iter().map(|i| format!("zipf {}", pool[i])).collect();
+    let mixed = drive(client, &server.base, Arc::new(zipf_texts), 16).await;
+    println!(
+        "zipf       {:7.0} requests/s   p50 {:7.2} ms  p99 {:7.2} ms  (hit rate {:.0}%)",
+        mixed.rate(),
+        mixed.percentile(0.5),
+        mixed.percentile(0.99),
+        100.0 * mixed.cached as f64 / mixed.latencies.len() as f64
+    );
+    drop(server);
+    BinaryRun {
+        all_miss_per_s: all_miss.rate(),
+        single_p50_ms: single.percentile(0.5),
+        all_hit_16_per_s: all_hit[0]["per_s"].as_f64().unwrap_or(0.0),
+        zipf_per_s: mixed.rate(),
+        json: json!({
+            "ready_ms": ready_ms, "all_miss_per_s": all_miss.rate(), "single_p50_ms": single.percentile(0.5),
+            "all_hit": all_hit, "zipf_per_s": mixed.rate(), "gflops": gflops,
+        }),
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let imdb = texts("imdb.jsonl");
@@ -193,6 +275,10 @@ async fn main() {
     let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
     let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
     let mut summary = Vec::new();
+    let mut binaries = vec![("this build", root().join("target/release/sentiserve"))];
+    if let Ok(baseline) = std::env::var("BENCH_BASELINE_BIN") {
+        binaries.push(("baseline", PathBuf::from(baseline)));
+    }
 
     for (name, dir) in &models {
         println!("\n== {name} ==");
@@ -203,52 +289,12 @@ async fn main() {
         let total_flops: f64 = miss.iter().map(|t| probe.flops(probe.tokenize(t).unwrap().ids.len())).sum();
         drop(probe);
 
-        let server = start(dir, &client).await;
-        let ready_ms = server.ready.as_secs_f64() * 1e3;
-        println!("ready (health 200) {ready_ms:.0} ms after start");
-        // Warm-up on texts outside every workload.
-        let warm: Vec<String> = amazon[900..].iter().map(|t| format!("warm-up {t}")).collect();
-        drive(&client, &server.base, Arc::new(warm), 8).await;
-
-        let all_miss = drive(&client, &server.base, Arc::new(miss.clone()), 32).await;
-        assert_eq!(all_miss.cached, 0);
-        let gflops = total_flops / all_miss.wall.as_secs_f64() / 1e9;
-        println!(
-            "all-miss   {:7.1} sentences/s  p50 {:7.2} ms  p99 {:7.2} ms  ({gflops:.0} GFLOP/s of 358 peak)",
-            all_miss.rate(),
-            all_miss.percentile(0.5),
-            all_miss.percentile(0.99)
-        );
-        let single = drive(&client, &server.base, Arc::new(distinct[512..612].to_vec()), 1).await;
-        println!(
-            "single     {:7.1} requests/s   p50 {:7.2} ms  p99 {:7.2} ms  (concurrency 1, misses)",
-            single.rate(),
-            single.percentile(0.5),
-            single.percentile(0.99)
-        );
-        let mut all_hit = Vec::new();
-        for in_flight in [16, 32] {
-            let run = drive_for(&client, &server.base, &miss, in_flight, seconds).await;
-            println!(
-                "all-hit    {:7.0} requests/s   p50 {:7.3} ms  p99 {:7.3} ms  ({in_flight} in flight, keep-alive)",
-                run.rate(),
-                run.percentile(0.5),
-                run.percentile(0.99)
-            );
-            all_hit.push(json!({ "in_flight": in_flight, "per_s": run.rate(), "p50_ms": run.percentile(0.5), "p99_ms": run.percentile(0.99) }));
+        let mut runs = Vec::new();
+        for (tag, binary) in &binaries {
+            println!("-- {tag}: {} --", binary.display());
+            runs.push(workloads(binary, dir, &client, &imdb, &amazon, &distinct, &miss, total_flops, seconds).await);
         }
-        let pool: Vec<String> = imdb.iter().chain(&amazon).cloned().collect();
-        let zipf_texts: Vec<String> =
-            zipf(4000, pool.len(), 1.1).into_iter().map(|i| format!("zipf {}", pool[i])).collect();
-        let mixed = drive(&client, &server.base, Arc::new(zipf_texts), 16).await;
-        println!(
-            "zipf       {:7.0} requests/s   p50 {:7.2} ms  p99 {:7.2} ms  (hit rate {:.0}%)",
-            mixed.rate(),
-            mixed.percentile(0.5),
-            mixed.percentile(0.99),
-            100.0 * mixed.cached as f64 / mixed.latencies.len() as f64
-        );
-        drop(server);
+        let (all_miss_rate, single_p50) = (runs[0].all_miss_per_s, runs[0].single_p50_ms);
 
         let baseline = pytorch(dir, &corpus);
         for row in &baseline {
@@ -263,16 +309,28 @@ async fn main() {
         let best = baseline.iter().filter_map(|r| r["sentences_per_s"].as_f64()).fold(0.0, f64::max);
         let batch1 = baseline.iter().find(|r| r["batch"] == 1).and_then(|r| r["batch_latency_ms_p50"].as_f64());
         if best > 0.0 {
-            println!("ratio      all-miss / best PyTorch batch: {:.2}x (target >= 2)", all_miss.rate() / best);
+            println!("ratio      all-miss / best PyTorch batch: {:.2}x (target >= 2)", all_miss_rate / best);
         }
         if let Some(b1) = batch1 {
-            println!("ratio      single p50 / PyTorch batch-1 p50: {:.2} (target <= 0.5)", single.percentile(0.5) / b1);
+            println!("ratio      single p50 / PyTorch batch-1 p50: {:.2} (target <= 0.5)", single_p50 / b1);
         }
-        summary.push(json!({
-            "model": name, "ready_ms": ready_ms, "all_miss_per_s": all_miss.rate(),
-            "single_p50_ms": single.percentile(0.5), "all_hit": all_hit,
-            "zipf_per_s": mixed.rate(), "gflops": gflops, "pytorch_best_per_s": best, "pytorch_batch1_p50_ms": batch1,
-        }));
+        if let [current, baseline] = &runs[..] {
+            println!(
+                "a/b        all-miss {:.3}x  single p50 {:.3}x  all-hit(16) {:.3}x  zipf {:.3}x  (this build / baseline)",
+                current.all_miss_per_s / baseline.all_miss_per_s,
+                current.single_p50_ms / baseline.single_p50_ms,
+                current.all_hit_16_per_s / baseline.all_hit_16_per_s,
+                current.zipf_per_s / baseline.zipf_per_s,
+            );
+        }
+        let mut row = runs[0].json.clone();
+        row["model"] = json!(name);
+        row["pytorch_best_per_s"] = json!(best);
+        row["pytorch_batch1_p50_ms"] = json!(batch1);
+        if let Some(baseline) = runs.get(1) {
+            row["baseline"] = baseline.json.clone();
+        }
+        summary.push(row);
     }
     let out = root().join("target/bench");
     std::fs::create_dir_all(&out).unwrap();

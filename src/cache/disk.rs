@@ -291,7 +291,7 @@ fn open_checked(path: &Path) -> Result<Database, OpenError> {
         Ok(db) => db,
         Err(DatabaseError::DatabaseAlreadyOpen) => return Err(OpenError::Fatal(DiskError::InUse(path.to_path_buf()))),
         Err(DatabaseError::Storage(redb::StorageError::Io(source)))
-            if source.kind() != std::io::ErrorKind::InvalidData =>
+            if !matches!(source.kind(), std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof) =>
         {
             return Err(OpenError::Fatal(DiskError::Open { path: path.to_path_buf(), source }))
         }
@@ -308,7 +308,11 @@ fn open_checked(path: &Path) -> Result<Database, OpenError> {
     };
     match check() {
         Ok(()) => Ok(db),
-        Err(redb::Error::Io(source)) => Err(OpenError::Fatal(DiskError::Write { path: path.to_path_buf(), source })),
+        Err(redb::Error::Io(source))
+            if !matches!(source.kind(), std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof) =>
+        {
+            Err(OpenError::Fatal(DiskError::Write { path: path.to_path_buf(), source }))
+        }
         Err(e) => Err(OpenError::Corrupt(e.to_string())),
     }
 }
