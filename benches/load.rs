@@ -200,7 +200,7 @@ async fn workloads(
     total_flops: f64,
     seconds: u64,
 ) -> BinaryRun {
-let server = start(binary, dir, client).await;
+    let server = start(binary, dir, client).await;
     let ready_ms = server.ready.as_secs_f64() * 1e3;
     println!("ready (health 200) {ready_ms:.0} ms after start");
     // Warm-up on texts outside every workload.

@@ -9,7 +9,7 @@ use candle_core::Device;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use sentiserve::cache::{CacheConfig, CacheKey, PredictionCache};
 use sentiserve::model::synthetic::{write_distilbert, DistilBertShape};
-use sentiserve::model::{Encoded, Model, ModelFiles};
+use sentiserve::model::{Encoded, Model, ModelFiles, Prediction, TextInput};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -69,8 +69,10 @@ fn forward(c: &mut Criterion) {
 fn cache_hit(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let cache = PredictionCache::new(CacheConfig::default());
-    let key = CacheKey { model: "m".into(), fingerprint: "f".into(), text: "a cached sentence".into() };
-    let compute = || async { Ok::<_, std::convert::Infallible>(Arc::from(vec![0.1f32, 0.9])) };
+    let key = CacheKey { model: "m".into(), fingerprint: "f".into(), input: TextInput::single("a cached sentence") };
+    let compute = || async {
+        Ok::<_, std::convert::Infallible>(Prediction { logits: Arc::from(vec![0.1f32, 0.9]), truncated: false })
+    };
     runtime.block_on(cache.get_or_compute(key.clone(), compute())).unwrap();
     c.bench_function("cache_hit", |b| {
         b.iter(|| runtime.block_on(cache.get_or_compute(key.clone(), compute())).unwrap().1)

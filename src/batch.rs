@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use crate::config::defaults;
-use crate::model::{Encoded, Logits, Model, ModelError};
+use crate::model::{Encoded, Model, ModelError, Prediction, TextInput};
 
 /// How many batches' worth of queued texts the thread takes at once
 /// (`COLLECT_BATCHES × max_batch_size`): enough that length-sorting groups similar
@@ -65,8 +65,8 @@ pub enum BatchError {
 }
 
 struct Job {
-    text: Arc<str>,
-    reply: oneshot::Sender<Result<Logits, BatchError>>,
+    input: TextInput,
+    reply: oneshot::Sender<Result<Prediction, BatchError>>,
 }
 
 /// A handle to a model's queue. Dropping the last handle stops the thread once the
@@ -91,13 +91,13 @@ impl Batcher {
         Ok(Self { tx, capacity })
     }
 
-    /// Queues one text and waits for its logits.
+    /// Queues one input (a text or a text pair) and waits for its prediction.
     ///
     /// Errors: [`BatchError::QueueFull`] at once when the queue is full;
     /// [`BatchError::Inference`] or [`BatchError::Stopped`] from the thread.
-    pub async fn classify(&self, text: Arc<str>) -> Result<Logits, BatchError> {
+    pub async fn classify(&self, input: TextInput) -> Result<Prediction, BatchError> {
         let (reply, rx) = oneshot::channel();
-        match self.tx.try_send(Job { text, reply }) {
+        match self.tx.try_send(Job { input, reply }) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(BatchError::QueueFull(self.capacity)),
             Err(TrySendError::Disconnected(_)) => return Err(BatchError::Stopped),
@@ -132,7 +132,7 @@ fn run(rx: mpsc::Receiver<Job>, model: &Model, config: &BatchConfig, name: &str)
         jobs.retain(|job| !job.reply.is_closed());
         let mut ready: Vec<(Encoded, Job)> = Vec::with_capacity(jobs.len());
         for job in jobs {
-            match model.tokenize(&job.text) {
+            match model.tokenize_input(&job.input) {
                 Ok(encoded) => ready.push((encoded, job)),
                 Err(e) => {
                     let _ = job.reply.send(Err(BatchError::Inference(Arc::new(e))));
@@ -183,8 +183,8 @@ fn run_batch(model: &Model, batch: Vec<(Encoded, Job)>, name: &str) {
         .record(started.elapsed().as_secs_f64());
     match result {
         Ok(rows) => {
-            for ((_, job), row) in batch.into_iter().zip(rows) {
-                let _ = job.reply.send(Ok(Arc::from(row)));
+            for ((encoded, job), row) in batch.into_iter().zip(rows) {
+                let _ = job.reply.send(Ok(Prediction { logits: Arc::from(row), truncated: encoded.truncated }));
             }
         }
         Err(e) => {

@@ -127,7 +127,10 @@ async fn analyze(mut args: AnalyzeArgs) -> anyhow::Result<()> {
     config.device = args.models.device;
     config.preload.clear();
     let app = App::new(config)?;
-    let analysis = app.service.analyze(selected.as_deref(), &args.texts).await?;
+    let inputs: Vec<sentiserve::model::TextInput> =
+        args.texts.iter().map(|t| sentiserve::model::TextInput::single(t.as_str())).collect();
+    let options = sentiserve::service::AnalyzeOptions::default();
+    let analysis = app.service.analyze(selected.as_deref(), &inputs, &options).await?;
     println!("{}", serde_json::to_string_pretty(&analysis)?);
     Ok(())
 }

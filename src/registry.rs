@@ -169,6 +169,11 @@ impl Registry {
         Ok(registry)
     }
 
+    /// The batching limits every model's queue runs with.
+    pub fn batch_config(&self) -> &BatchConfig {
+        &self.shared.batch
+    }
+
     /// The default model's name.
     pub fn default_name(&self) -> &str {
         &self.shared.default

@@ -10,8 +10,8 @@ use futures::future::try_join_all;
 use serde::Serialize;
 
 use crate::batch::BatchError;
-use crate::cache::{CacheKey, CacheStats, PredictionCache, TierClear};
-use crate::model::LabelScore;
+use crate::cache::{CacheKey, CachePolicy, CacheStats, PredictionCache, TierClear};
+use crate::model::{LabelScore, ModelError, ScoreFunction, TextInput};
 use crate::registry::{ModelState, ModelStatus, Registry, RegistryError};
 
 /// Why an operation failed.
@@ -36,6 +36,49 @@ pub enum ServiceError {
         /// The batcher's error.
         source: BatchError,
     },
+    /// `truncate: false` and an input is longer than the model's limit.
+    #[error(
+        "input {index} has {tokens} tokens; model `{model}` takes at most {limit} (send `truncate: true` to cut it)"
+    )]
+    InputTooLong {
+        /// The model's name.
+        model: String,
+        /// Position of the input in the request (0-based).
+        index: usize,
+        /// Its token count, special tokens included.
+        tokens: usize,
+        /// The model's limit.
+        limit: usize,
+    },
+    /// Tokenizing an input failed while checking its length.
+    #[error("model `{model}`: {source}")]
+    Tokenizer {
+        /// The model's name.
+        model: String,
+        /// The tokenizer's error.
+        source: Arc<ModelError>,
+    },
+}
+
+/// Per-call options of [`Service::analyze`]: the post-processing options of
+/// transformers' `TextClassificationPipeline` plus truncation and a cache directive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnalyzeOptions {
+    /// Keep only the best `k` labels in `scores` (`None`: all).
+    pub top_k: Option<usize>,
+    /// Overrides the model's score function (`function_to_apply`).
+    pub function: Option<ScoreFunction>,
+    /// `true`: cut over-long inputs to the model's limit; `false`: refuse them with
+    /// [`ServiceError::InputTooLong`].
+    pub truncate: bool,
+    /// What the request lets the cache do (`Cache-Control`).
+    pub cache: CachePolicy,
+}
+
+impl Default for AnalyzeOptions {
+    fn default() -> Self {
+        Self { top_k: None, function: None, truncate: true, cache: CachePolicy::Use }
+    }
 }
 
 /// The result for one input text.
@@ -50,6 +93,8 @@ pub struct TextResult {
     /// Whether the logits came from the prediction cache rather than this request's
     /// forward pass.
     pub cached: bool,
+    /// Whether the input was cut to the model's token limit.
+    pub truncated: bool,
 }
 
 /// The answer to one analyze call; the JSON body of `POST /analyze` and of
@@ -60,6 +105,48 @@ pub struct Analysis {
     pub model: String,
     /// One result per input, in input order.
     pub results: Vec<TextResult>,
+}
+
+/// One model's identity and limits (what TEI's `GET /info` reports).
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    /// The configured name.
+    pub name: String,
+    /// Where it was loaded from (Hub id or directory).
+    pub source: String,
+    /// Resolved Hub commit, if any.
+    pub revision: Option<String>,
+    /// Architecture (`model_type`).
+    pub architecture: &'static str,
+    /// Label names, by class index.
+    pub id2label: Vec<String>,
+    /// Longest input in tokens.
+    pub max_tokens: usize,
+    /// The batching limits its queue runs with.
+    pub batch: crate::batch::BatchConfig,
+}
+
+/// Refuses the first input longer than the model's limit. Tokenizes on the blocking
+/// pool (only requests with `truncate: false` pay for it).
+async fn check_lengths(name: &str, model: &Arc<crate::model::Model>, inputs: &[TextInput]) -> Result<(), ServiceError> {
+    let (model, owned) = (Arc::clone(model), inputs.to_vec());
+    let limit = model.max_tokens();
+    let counted = tokio::task::spawn_blocking(move || {
+        for (index, input) in owned.iter().enumerate() {
+            let tokens = model.count_tokens(input)?;
+            if tokens > limit {
+                return Ok(Some((index, tokens)));
+            }
+        }
+        Ok(None)
+    })
+    .await
+    .unwrap_or_else(|e| Err(ModelError::Panic { during: "tokenization", message: e.to_string() }));
+    match counted {
+        Ok(None) => Ok(()),
+        Ok(Some((index, tokens))) => Err(ServiceError::InputTooLong { model: name.to_string(), index, tokens, limit }),
+        Err(source) => Err(ServiceError::Tokenizer { model: name.to_string(), source: Arc::new(source) }),
+    }
 }
 
 /// The registry's view for `GET /models`.
@@ -127,34 +214,45 @@ impl Service {
         Self { registry, cache, preload: Arc::new(preload) }
     }
 
-    /// Classifies `texts` with `model` (or the default). Identical texts in one call,
-    /// and identical concurrent misses across calls, run the model once.
+    /// Classifies `inputs` (texts or text pairs) with `model` (or the default).
+    /// Identical inputs in one call, and identical concurrent misses across calls, run
+    /// the model once. Post-processing options (`top_k`, `function`) reuse cached
+    /// logits.
     ///
-    /// Errors: [`ServiceError`]; unknown model, failed load, full queue, inference.
-    pub async fn analyze(&self, model: Option<&str>, texts: &[String]) -> Result<Analysis, ServiceError> {
+    /// Errors: [`ServiceError`]; unknown model, failed load, full queue, inference,
+    /// an over-long input with `truncate: false`.
+    pub async fn analyze(
+        &self,
+        model: Option<&str>,
+        inputs: &[TextInput],
+        options: &AnalyzeOptions,
+    ) -> Result<Analysis, ServiceError> {
         let name = model.unwrap_or_else(|| self.registry.default_name());
         let loaded = self.registry.get(name).await?;
+        if !options.truncate {
+            check_lengths(name, &loaded.model, inputs).await?;
+        }
 
-        let mut unique: Vec<Arc<str>> = Vec::new();
-        let mut index_of: HashMap<&str, usize> = HashMap::new();
-        let positions: Vec<usize> = texts
+        let mut unique: Vec<&TextInput> = Vec::new();
+        let mut index_of: HashMap<&TextInput, usize> = HashMap::new();
+        let positions: Vec<usize> = inputs
             .iter()
-            .map(|text| {
-                *index_of.entry(text.as_str()).or_insert_with(|| {
-                    unique.push(Arc::from(text.as_str()));
+            .map(|input| {
+                *index_of.entry(input).or_insert_with(|| {
+                    unique.push(input);
                     unique.len() - 1
                 })
             })
             .collect();
 
-        let lookups = unique.iter().map(|text| {
+        let lookups = unique.iter().map(|input| {
             let key = CacheKey {
                 model: Arc::clone(&loaded.name),
                 fingerprint: Arc::clone(&loaded.fingerprint),
-                text: Arc::clone(text),
+                input: (*input).clone(),
             };
-            let compute = loaded.batcher.classify(Arc::clone(text));
-            self.cache.get_or_compute(key, compute)
+            let compute = loaded.batcher.classify((*input).clone());
+            self.cache.lookup(key, options.cache, compute)
         });
         let outcomes = try_join_all(lookups).await.map_err(|e| {
             let source = (*e).clone();
@@ -165,15 +263,37 @@ impl Service {
             }
         })?;
 
+        let function = options.function.unwrap_or_else(|| loaded.model.score_function());
         let results = positions
             .into_iter()
             .map(|i| {
-                let (logits, cached) = &outcomes[i];
-                let c = loaded.model.classification(logits);
-                TextResult { label: c.label, score: c.score, scores: c.scores, cached: *cached }
+                let (prediction, cached) = &outcomes[i];
+                let c = loaded.model.classification_with(&prediction.logits, function);
+                let mut scores = c.scores;
+                if let Some(k) = options.top_k {
+                    scores.truncate(k);
+                }
+                TextResult { label: c.label, score: c.score, scores, cached: *cached, truncated: prediction.truncated }
             })
             .collect();
         Ok(Analysis { model: name.to_string(), results })
+    }
+
+    /// The model's limits and labels (`GET /info`), loading it if needed.
+    ///
+    /// Errors: [`ServiceError::Registry`] for an unknown name or a failed load.
+    pub async fn model_info(&self, model: Option<&str>) -> Result<ModelInfo, ServiceError> {
+        let name = model.unwrap_or_else(|| self.registry.default_name());
+        let loaded = self.registry.get(name).await?;
+        Ok(ModelInfo {
+            name: name.to_string(),
+            source: self.registry.status(name)?.source,
+            revision: loaded.revision.clone(),
+            architecture: loaded.model.architecture(),
+            id2label: loaded.model.id2label().to_vec(),
+            max_tokens: loaded.model.max_tokens(),
+            batch: self.registry.batch_config().clone(),
+        })
     }
 
     /// Every configured model and the default.

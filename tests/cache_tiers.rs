@@ -284,7 +284,7 @@ async fn an_undecodable_redis_value_is_a_miss_and_ttl_reaches_redis() {
     let key = sentiserve::cache::CacheKey {
         model: "minilm".into(),
         fingerprint: fingerprint.into(),
-        text: "a poisoned entry".into(),
+        input: sentiserve::model::TextInput::single("a poisoned entry"),
     };
     let full_key = format!("sentiserve:{}", sentiserve::cache::codec::stored_key(&key));
     let mut connection = redis.client().await;

@@ -4,7 +4,7 @@
 mod common;
 
 use candle_core::Device;
-use sentiserve::model::{Encoded, Execution, Model, ModelFiles};
+use sentiserve::model::{Encoded, Execution, Model, ModelFiles, TextInput};
 
 const TOLERANCE: f32 = 1e-4;
 
@@ -55,6 +55,36 @@ fn check_parity_with(dir: &std::path::Path, reference: &std::path::Path, executi
             assert_close(row, &single[index], &format!("{}: batch row {index}", dir.display()));
         }
     }
+}
+
+/// Text pairs: the tokenizer's pair template (ids and `token_type_ids`) and logits,
+/// one by one and batched, in both layouts.
+fn check_pair_parity(dir: &std::path::Path) {
+    let rows = common::pair_references(&dir.join("pairs.jsonl"));
+    assert!(rows.len() >= 4, "{}: too few pair rows", dir.display());
+    for execution in [Execution::Packed, Execution::Padded] {
+        let mut model = Model::load(&ModelFiles::from_dir(dir).unwrap(), &Device::Cpu).unwrap();
+        model.set_execution(execution).unwrap();
+        let mut encoded = Vec::new();
+        for row in &rows {
+            let what = format!("{} / {execution:?} / {:.30?} + {:.30?}", dir.display(), row.text, row.text_pair);
+            let enc = model.tokenize_input(&TextInput::pair(row.text.as_str(), row.text_pair.as_str())).unwrap();
+            assert_eq!(enc.ids, row.input_ids, "{what}: token ids");
+            assert_eq!(enc.type_ids, row.token_type_ids, "{what}: token_type_ids");
+            let logits = model.logits(&[&enc]).unwrap().remove(0);
+            assert_close(&logits, &row.logits, &format!("{what}: logits"));
+            encoded.push(enc);
+        }
+        let refs: Vec<&Encoded> = encoded.iter().collect();
+        for (row, logits) in rows.iter().zip(model.logits(&refs).unwrap()) {
+            assert_close(&logits, &row.logits, &format!("{} / {execution:?}: batched pair", dir.display()));
+        }
+    }
+}
+
+#[test]
+fn tiny_bert_text_pairs_match_transformers() {
+    check_pair_parity(&common::tiny_dir("bert"));
 }
 
 #[test]

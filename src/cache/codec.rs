@@ -1,31 +1,44 @@
 //! How predictions are stored outside process memory (disk and Redis tiers): the
 //! stored key and a compact, checked binary value.
 //!
-//! Stored key: `{model}:v{FORMAT_VERSION}:{fingerprint}:{sha256(text)[..16] hex}`. The
-//! model name comes first so one model's entries share a prefix (per-model clearing);
-//! the format version and fingerprint make a new value format or new weights miss old
-//! entries instead of misreading them.
+//! Stored key: `{model}:v{FORMAT_VERSION}:{fingerprint}:{sha256(input)[..16] hex}`,
+//! where the input is the text, or for a text pair the text, a NUL byte and the pair.
+//! The model name comes first so one model's entries share a prefix (per-model
+//! clearing); the format version and fingerprint make a new value format or new weights
+//! miss old entries instead of misreading them.
 //!
-//! Value, little-endian: `b'S'`, format version `u8`, label count `u16`, expiry
-//! `u64` (ms since the Unix epoch, 0 = never), `count × f32` logits, then the low 64
-//! bits of xxh3 over everything before. A value that fails any check is a miss.
+//! Value, little-endian: `b'S'`, format version `u8`, flags `u8` (bit 0: the input was
+//! truncated), label count `u16`, expiry `u64` (ms since the Unix epoch, 0 = never),
+//! `count × f32` logits, then the low 64 bits of xxh3 over everything before. A value
+//! that fails any check is a miss.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
 use super::key::CacheKey;
-use crate::model::Logits;
+use crate::model::{Logits, Prediction};
 
 /// Bumped whenever the key or value layout changes.
-pub const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION: u8 = 2;
 const MAGIC: u8 = b'S';
-const HEADER: usize = 1 + 1 + 2 + 8;
+/// Magic, version, flags, label count, expiry.
+const HEADER: usize = 1 + 1 + 1 + 2 + 8;
+/// Where the expiry starts in a value.
+const EXPIRY_AT: usize = 5;
+/// Flag bit: the input was truncated.
+const TRUNCATED: u8 = 1;
 const CHECKSUM: usize = 8;
 
 /// The key of `key` in the disk and Redis tiers (without any Redis namespace).
 pub fn stored_key(key: &CacheKey) -> String {
-    let digest = Sha256::digest(key.text.as_bytes());
+    let mut hasher = Sha256::new();
+    hasher.update(key.input.text.as_bytes());
+    if let Some(pair) = &key.input.pair {
+        hasher.update([0u8]);
+        hasher.update(pair.as_bytes());
+    }
+    let digest = hasher.finalize();
     let hash: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
     format!("{}:v{FORMAT_VERSION}:{}:{hash}", key.model, key.fingerprint)
 }
@@ -40,12 +53,15 @@ pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Encodes logits `[num_labels]` with an absolute expiry (ms since epoch, 0 = never).
-pub fn encode(logits: &[f32], expires_at_ms: u64) -> Vec<u8> {
+/// Encodes a prediction (logits `[num_labels]`, truncation flag) with an absolute
+/// expiry (ms since epoch, 0 = never).
+pub fn encode(prediction: &Prediction, expires_at_ms: u64) -> Vec<u8> {
+    let logits = &prediction.logits;
     let count = u16::try_from(logits.len()).unwrap_or(u16::MAX);
     let mut out = Vec::with_capacity(HEADER + 4 * logits.len() + CHECKSUM);
     out.push(MAGIC);
     out.push(FORMAT_VERSION);
+    out.push(if prediction.truncated { TRUNCATED } else { 0 });
     out.extend_from_slice(&count.to_le_bytes());
     out.extend_from_slice(&expires_at_ms.to_le_bytes());
     for value in &logits[..usize::from(count)] {
@@ -70,7 +86,7 @@ pub enum DecodeError {
 /// The time a stored value has left to live (`None`: it never expires, or the bytes
 /// are too short to say). Used when a value is copied to another tier.
 pub fn remaining_ttl(bytes: &[u8], now_ms: u64) -> Option<Duration> {
-    let expires_at = u64::from_le_bytes(bytes.get(4..HEADER)?.try_into().ok()?);
+    let expires_at = u64::from_le_bytes(bytes.get(EXPIRY_AT..HEADER)?.try_into().ok()?);
     (expires_at != 0).then(|| Duration::from_millis(expires_at.saturating_sub(now_ms).max(1)))
 }
 
@@ -78,11 +94,12 @@ pub fn remaining_ttl(bytes: &[u8], now_ms: u64) -> Option<Duration> {
 ///
 /// Errors: [`DecodeError::Corrupt`] for anything malformed, [`DecodeError::Expired`]
 /// when `now_ms` is past its expiry.
-pub fn decode(bytes: &[u8], now_ms: u64) -> Result<Logits, DecodeError> {
-    if bytes.len() < HEADER + CHECKSUM || bytes[0] != MAGIC || bytes[1] != FORMAT_VERSION {
+pub fn decode(bytes: &[u8], now_ms: u64) -> Result<Prediction, DecodeError> {
+    if bytes.len() < HEADER + CHECKSUM || bytes[0] != MAGIC || bytes[1] != FORMAT_VERSION || bytes[2] & !TRUNCATED != 0
+    {
         return Err(DecodeError::Corrupt);
     }
-    let count = usize::from(u16::from_le_bytes([bytes[2], bytes[3]]));
+    let count = usize::from(u16::from_le_bytes([bytes[3], bytes[4]]));
     if bytes.len() != HEADER + 4 * count + CHECKSUM {
         return Err(DecodeError::Corrupt);
     }
@@ -90,50 +107,61 @@ pub fn decode(bytes: &[u8], now_ms: u64) -> Result<Logits, DecodeError> {
     if xxhash_rust::xxh3::xxh3_64(body).to_le_bytes() != checksum {
         return Err(DecodeError::Corrupt);
     }
-    let expires_at = u64::from_le_bytes(body[4..12].try_into().map_err(|_| DecodeError::Corrupt)?);
+    let expires_at = u64::from_le_bytes(body[EXPIRY_AT..HEADER].try_into().map_err(|_| DecodeError::Corrupt)?);
     if expires_at != 0 && now_ms >= expires_at {
         return Err(DecodeError::Expired);
     }
     let logits: Vec<f32> =
         body[HEADER..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-    Ok(Logits::from(logits))
+    Ok(Prediction { logits: Logits::from(logits), truncated: bytes[2] & TRUNCATED != 0 })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::TextInput;
+
+    fn prediction(logits: &[f32], truncated: bool) -> Prediction {
+        Prediction { logits: Logits::from(logits), truncated }
+    }
 
     #[test]
     fn round_trips_and_rejects_every_corruption() {
-        let bytes = encode(&[1.5, -2.25, 0.0], 0);
-        assert_eq!(&*decode(&bytes, now_ms()).unwrap(), &[1.5, -2.25, 0.0]);
-        for i in 0..bytes.len() {
-            let mut flipped = bytes.clone();
-            flipped[i] ^= 0x40;
-            assert_eq!(decode(&flipped, 0), Err(DecodeError::Corrupt), "byte {i} flipped");
-        }
-        for len in 0..bytes.len() {
-            assert_eq!(decode(&bytes[..len], 0), Err(DecodeError::Corrupt), "truncated to {len}");
+        for truncated in [false, true] {
+            let bytes = encode(&prediction(&[1.5, -2.25, 0.0], truncated), 0);
+            assert_eq!(decode(&bytes, now_ms()).unwrap(), prediction(&[1.5, -2.25, 0.0], truncated));
+            for i in 0..bytes.len() {
+                let mut flipped = bytes.clone();
+                flipped[i] ^= 0x40;
+                assert_eq!(decode(&flipped, 0), Err(DecodeError::Corrupt), "byte {i} flipped");
+            }
+            for len in 0..bytes.len() {
+                assert_eq!(decode(&bytes[..len], 0), Err(DecodeError::Corrupt), "truncated to {len}");
+            }
         }
     }
 
     #[test]
     fn expiry_is_checked() {
-        let bytes = encode(&[1.0], 1_000);
+        let bytes = encode(&prediction(&[1.0], false), 1_000);
         assert!(decode(&bytes, 999).is_ok());
         assert_eq!(decode(&bytes, 1_000), Err(DecodeError::Expired));
         assert_eq!(remaining_ttl(&bytes, 400), Some(Duration::from_millis(600)));
-        assert_eq!(remaining_ttl(&encode(&[1.0], 0), 400), None);
+        assert_eq!(remaining_ttl(&encode(&prediction(&[1.0], false), 0), 400), None);
     }
 
     #[test]
-    fn keys_separate_models_fingerprints_and_texts() {
-        let key = |m: &str, f: &str, t: &str| CacheKey { model: m.into(), fingerprint: f.into(), text: t.into() };
-        let a = stored_key(&key("m", "f1", "text"));
+    fn keys_separate_models_fingerprints_texts_and_pairs() {
+        let key = |m: &str, f: &str, input: TextInput| CacheKey { model: m.into(), fingerprint: f.into(), input };
+        let a = stored_key(&key("m", "f1", TextInput::single("text")));
         assert!(a.starts_with(&model_prefix("m")));
         assert!(a.contains(&format!(":v{FORMAT_VERSION}:")));
-        assert_ne!(a, stored_key(&key("m", "f2", "text")));
-        assert_ne!(a, stored_key(&key("m", "f1", "text ")));
-        assert!(!stored_key(&key("mm", "f1", "text")).starts_with(&model_prefix("m")));
+        assert_ne!(a, stored_key(&key("m", "f2", TextInput::single("text"))));
+        assert_ne!(a, stored_key(&key("m", "f1", TextInput::single("text "))));
+        assert!(!stored_key(&key("mm", "f1", TextInput::single("text"))).starts_with(&model_prefix("m")));
+        let pair = stored_key(&key("m", "f1", TextInput::pair("text", "other")));
+        assert_ne!(a, pair);
+        assert_ne!(pair, stored_key(&key("m", "f1", TextInput::pair("text", ""))));
+        assert_ne!(pair, stored_key(&key("m", "f1", TextInput::pair("textother", ""))));
     }
 }

@@ -10,13 +10,13 @@ use moka::notification::RemovalCause;
 use super::config::CacheConfig;
 use super::key::CacheKey;
 use super::stats::{TierCounters, TierStats};
-use crate::model::Logits;
+use crate::model::Prediction;
 
-/// The memory tier: moka keyed by [`CacheKey`], holding logits.
+/// The memory tier: moka keyed by [`CacheKey`], holding predictions (logits and the truncation flag).
 pub struct MemoryTier {
     /// The entries; its `entry().or_try_insert_with` makes identical misses wait on
     /// one computation.
-    pub(super) cache: Cache<CacheKey, Logits>,
+    pub(super) cache: Cache<CacheKey, Prediction>,
     /// Hits, misses and size evictions of this tier.
     pub(super) counters: Arc<TierCounters>,
     /// Entries dropped by TTL/TTI.
@@ -32,7 +32,7 @@ impl MemoryTier {
         let (evicted, expired) = (Arc::clone(&counters), Arc::clone(&expirations));
         let mut builder = Cache::builder()
             .max_capacity(config.capacity_bytes)
-            .weigher(|key: &CacheKey, value: &Logits| key.weight(value))
+            .weigher(|key: &CacheKey, value: &Prediction| key.weight(value))
             .support_invalidation_closures()
             .eviction_listener(move |_key, _value, cause| match cause {
                 RemovalCause::Size => {

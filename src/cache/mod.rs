@@ -1,4 +1,4 @@
-//! The prediction cache: logits memoized by (model fingerprint, exact text), in up to
+//! The prediction cache: logits memoized by (model fingerprint, exact input), in up to
 //! three tiers.
 //!
 //! - L1 memory ([`memory`], moka): always on, bounded in bytes, optional TTL/TTI.
@@ -11,9 +11,10 @@
 //! concurrent misses run once (single-flight, through moka's entry API). Tiers below
 //! memory implement [`Tier`].
 //!
-//! Values are logits, not scores: everything computed from logits (softmax/sigmoid,
-//! ordering) is cheap and done per response, so no request option that only changes
-//! post-processing needs to be in the key. The key carries the model's fingerprint, so
+//! Values are logits (and whether the input was truncated), not scores: everything
+//! computed from logits (softmax/sigmoid, ordering, `top_k`) is cheap and done per
+//! response, so no request option that only changes post-processing is in the key; a
+//! text pair is part of the input, so it is. The key carries the model's fingerprint, so
 //! a model reloaded with other weights never reads entries of the old ones.
 
 pub mod codec;
@@ -34,10 +35,22 @@ pub use key::CacheKey;
 pub use stats::{CacheStats, TierClear, TierCounters, TierStats};
 pub use tier::{Tier, TierError};
 
-use crate::model::Logits;
+use crate::model::Prediction;
 use disk::DiskTier;
 use memory::MemoryTier;
 use redis::RedisTier;
+
+/// What a request lets the cache do (its `Cache-Control` directive).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CachePolicy {
+    /// Read through the tiers; cache a computed result (the default).
+    #[default]
+    Use,
+    /// `no-cache`: recompute, then replace the entry in every tier.
+    Refresh,
+    /// `no-store`: recompute and write nothing.
+    Bypass,
+}
 
 /// Whole-cache counters: a hit is any lookup that did not run the model.
 #[derive(Debug, Default)]
@@ -55,7 +68,7 @@ struct Lower {
 impl Lower {
     /// Reads the tiers in order; a hit is copied into the (up) tiers above it, with
     /// the time it has left to live.
-    async fn read(&self, stored: &str) -> Option<Logits> {
+    async fn read(&self, stored: &str) -> Option<Prediction> {
         let now = codec::now_ms();
         for (level, tier) in self.tiers.iter().enumerate() {
             if !tier.is_up() {
@@ -64,13 +77,13 @@ impl Lower {
             let counters = tier.counters();
             match tier.get(stored).await {
                 Ok(Some(bytes)) => match codec::decode(&bytes, now) {
-                    Ok(logits) => {
+                    Ok(prediction) => {
                         counters.count(true);
                         let ttl = codec::remaining_ttl(&bytes, now);
                         for above in self.tiers[..level].iter().filter(|t| t.is_up()) {
                             above.put(stored, bytes.clone(), ttl);
                         }
-                        return Some(logits);
+                        return Some(prediction);
                     }
                     Err(codec::DecodeError::Corrupt) => counters.error(1),
                     Err(codec::DecodeError::Expired) => {}
@@ -84,12 +97,12 @@ impl Lower {
     }
 
     /// Write-behind to every lower tier that is up.
-    fn write(&self, stored: &str, logits: &[f32]) {
+    fn write(&self, stored: &str, prediction: &Prediction) {
         if self.tiers.is_empty() {
             return;
         }
         let expires_at = self.ttl.map_or(0, |ttl| codec::now_ms() + ttl.as_millis() as u64);
-        let bytes = codec::encode(logits, expires_at);
+        let bytes = codec::encode(prediction, expires_at);
         for tier in self.tiers.iter().filter(|t| t.is_up()) {
             tier.put(stored, bytes.clone(), self.ttl);
         }
@@ -150,16 +163,16 @@ impl PredictionCache {
         }
     }
 
-    /// Returns the cached logits for `key` from the first tier that has them, or runs
-    /// `compute` and caches its result in every tier. Concurrent calls for the same key
-    /// run at most one lookup chain (single-flight); the others wait for it. The flag is
-    /// `true` when the value did not come from this call's `compute`. Errors are not
-    /// cached.
+    /// Returns the cached prediction for `key` from the first tier that has them, or
+    /// runs `compute` and caches its result in every tier. Concurrent calls for the
+    /// same key run at most one lookup chain (single-flight); the others wait for it.
+    /// The flag is `true` when the value did not come from this call's `compute`.
+    /// Errors are not cached.
     ///
     /// Errors: `compute`'s error, shared by every waiter.
-    pub async fn get_or_compute<F, E>(&self, key: CacheKey, compute: F) -> Result<(Logits, bool), Arc<E>>
+    pub async fn get_or_compute<F, E>(&self, key: CacheKey, compute: F) -> Result<(Prediction, bool), Arc<E>>
     where
-        F: std::future::Future<Output = Result<Logits, E>>,
+        F: std::future::Future<Output = Result<Prediction, E>>,
         E: Send + Sync + 'static,
     {
         let model = Arc::clone(&key.model);
@@ -169,18 +182,54 @@ impl PredictionCache {
             let (computed, lower, key) = (Arc::clone(&computed), Arc::clone(&self.lower), key.clone());
             async move {
                 let stored = codec::stored_key(&key);
-                if let Some(logits) = lower.read(&stored).await {
-                    return Ok(logits);
+                if let Some(prediction) = lower.read(&stored).await {
+                    return Ok(prediction);
                 }
-                let logits = compute.await?;
+                let prediction = compute.await?;
                 computed.store(true, Ordering::Relaxed);
-                lower.write(&stored, &logits);
-                Ok(logits)
+                lower.write(&stored, &prediction);
+                Ok(prediction)
             }
         };
         let entry = self.memory.cache.entry(key).or_try_insert_with(init).await?;
         self.memory.counters.count(!entry.is_fresh());
         let cached = !entry.is_fresh() || !computed.load(Ordering::Relaxed);
+        self.count(&model, cached);
+        Ok((entry.into_value(), cached))
+    }
+
+    /// Like [`PredictionCache::get_or_compute`], under a request's cache directive:
+    /// [`CachePolicy::Use`] is `get_or_compute`; [`CachePolicy::Refresh`]
+    /// (`Cache-Control: no-cache`) skips every read, runs `compute` and replaces the
+    /// entry in every tier; [`CachePolicy::Bypass`] (`no-store`) runs `compute` and
+    /// writes nothing. The flag is `false` unless the value came from a tier.
+    ///
+    /// Errors: `compute`'s error.
+    pub async fn lookup<F, E>(
+        &self,
+        key: CacheKey,
+        policy: CachePolicy,
+        compute: F,
+    ) -> Result<(Prediction, bool), Arc<E>>
+    where
+        F: std::future::Future<Output = Result<Prediction, E>>,
+        E: Send + Sync + 'static,
+    {
+        match policy {
+            CachePolicy::Use => self.get_or_compute(key, compute).await,
+            CachePolicy::Refresh | CachePolicy::Bypass => {
+                let prediction = compute.await.map_err(Arc::new)?;
+                self.count(&key.model, false);
+                if policy == CachePolicy::Refresh {
+                    self.lower.write(&codec::stored_key(&key), &prediction);
+                    self.memory.cache.insert(key, prediction.clone()).await;
+                }
+                Ok((prediction, false))
+            }
+        }
+    }
+
+    fn count(&self, model: &str, cached: bool) {
         let (counter, metric) = if cached {
             (&self.counters.hits, "sentiserve_cache_hits_total")
         } else {
@@ -188,7 +237,6 @@ impl PredictionCache {
         };
         counter.fetch_add(1, Ordering::Relaxed);
         metrics::counter!(metric, "model" => model.to_string()).increment(1);
-        Ok((entry.into_value(), cached))
     }
 
     /// Drops every entry, or one model's (all its fingerprints), from every tier.

@@ -11,11 +11,15 @@ use futures::future::BoxFuture;
 use super::*;
 
 fn key(model: &str, text: &str) -> CacheKey {
-    CacheKey { model: model.into(), fingerprint: "fp".into(), text: text.into() }
+    CacheKey { model: model.into(), fingerprint: "fp".into(), input: crate::model::TextInput::single(text) }
 }
 
-async fn compute(value: f32) -> Result<Logits, std::convert::Infallible> {
-    Ok(Arc::from(vec![value]))
+fn prediction(value: f32) -> Prediction {
+    Prediction { logits: Arc::from(vec![value]), truncated: false }
+}
+
+async fn compute(value: f32) -> Result<Prediction, std::convert::Infallible> {
+    Ok(prediction(value))
 }
 
 #[tokio::test]
@@ -25,7 +29,7 @@ async fn second_lookup_hits_and_per_model_clear_keeps_others() {
     assert!(!cached);
     let (v, cached) = cache.get_or_compute(key("a", "x"), compute(2.0)).await.unwrap();
     assert!(cached);
-    assert_eq!(&*v, &[1.0]);
+    assert_eq!(&*v.logits, &[1.0]);
     cache.get_or_compute(key("b", "x"), compute(3.0)).await.unwrap();
     cache.clear(Some("a")).await;
     let (_, cached_a) = cache.get_or_compute(key("a", "x"), compute(4.0)).await.unwrap();
@@ -148,9 +152,9 @@ async fn lower_tiers_are_read_in_order_back_filled_and_skipped_when_down() {
 
     // A value only the last tier holds is a hit there, and is copied into the first.
     let k = key("m", "known below");
-    last.entries.lock().unwrap().insert(codec::stored_key(&k), codec::encode(&[7.0], 0));
+    last.entries.lock().unwrap().insert(codec::stored_key(&k), codec::encode(&prediction(7.0), 0));
     let (logits, cached) = cache.get_or_compute(k.clone(), compute(0.0)).await.unwrap();
-    assert_eq!((&*logits, cached), (&[7.0][..], true));
+    assert_eq!((&*logits.logits, cached), (&[7.0][..], true));
     assert_eq!(first.len(), 1, "the first tier was back-filled");
     assert_eq!(down.len(), 0, "a down tier is neither read nor written");
     assert_eq!(first.counters.misses.load(Ordering::Relaxed), 1);

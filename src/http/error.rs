@@ -35,6 +35,8 @@ pub enum ErrorKind {
     PayloadTooLarge,
     /// 413: more texts than `--max-texts`.
     BatchTooLarge,
+    /// 413: an input over the model's token limit with `truncate: false`.
+    InputTooLong,
     /// 415: the body is not `application/json`.
     UnsupportedMediaType,
     /// 429: the model's inference queue is full.
@@ -56,7 +58,7 @@ impl ErrorKind {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::ModelNotFound | Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::PayloadTooLarge | Self::BatchTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge | Self::BatchTooLarge | Self::InputTooLong => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Overloaded => StatusCode::TOO_MANY_REQUESTS,
             Self::InferenceError | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -136,7 +138,8 @@ impl From<ServiceError> for ApiError {
             ServiceError::Registry(e) => return e.clone().into(),
             ServiceError::Overloaded { .. } => ErrorKind::Overloaded,
             ServiceError::Inference { source: BatchError::Stopped, .. } => ErrorKind::ModelUnavailable,
-            ServiceError::Inference { .. } => ErrorKind::InferenceError,
+            ServiceError::Inference { .. } | ServiceError::Tokenizer { .. } => ErrorKind::InferenceError,
+            ServiceError::InputTooLong { .. } => ErrorKind::InputTooLong,
         };
         Self::new(kind, e.to_string())
     }
@@ -173,6 +176,7 @@ mod tests {
             (ErrorKind::InvalidRequest, "invalid_request", 422),
             (ErrorKind::ModelNotFound, "model_not_found", 404),
             (ErrorKind::BatchTooLarge, "batch_too_large", 413),
+            (ErrorKind::InputTooLong, "input_too_long", 413),
             (ErrorKind::Overloaded, "overloaded", 429),
             (ErrorKind::ModelUnavailable, "model_unavailable", 503),
         ];

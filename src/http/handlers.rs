@@ -2,39 +2,132 @@
 //! Which key each needs is decided where it is registered (`super::routes`).
 
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ErrorKind, ErrorResponse};
 use super::extract::{JsonBody, QueryParams};
 use super::AppState;
-use crate::cache::CacheStats;
+use crate::cache::{CachePolicy, CacheStats};
+use crate::model::{ScoreFunction, TextInput};
 use crate::registry::ModelStatus;
-use crate::service::{Analysis, ClearReport, ModelsReport, Readiness};
+use crate::service::{Analysis, AnalyzeOptions, ClearReport, ModelsReport, Readiness};
 
-/// Body of `POST /analyze`: exactly one of `text` and `texts`.
+/// Body of `POST /analyze`: exactly one of `text` (with an optional `text_pair`) and
+/// `texts`, plus transformers pipeline options.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnalyzeRequest {
     /// One text.
+    #[schema(example = "I love this movie!")]
     pub text: Option<String>,
-    /// Several texts, answered in order.
-    pub texts: Option<Vec<String>>,
+    /// The second sequence of a text pair (NLI hypothesis, passage); only with `text`.
+    pub text_pair: Option<String>,
+    /// Several inputs, answered in order: strings, or `{"text", "text_pair"}` objects.
+    pub texts: Option<Vec<AnalyzeInput>>,
     /// A configured model name; default model when absent.
     pub model: Option<String>,
+    /// Keep only the best `k` labels in `scores`; `null` (default) keeps all.
+    #[schema(minimum = 1)]
+    pub top_k: Option<usize>,
+    /// Overrides the model's score function, as in transformers' pipeline.
+    pub function_to_apply: Option<ScoreFunction>,
+    /// `true` is a synonym for `function_to_apply: "none"` (TEI's name).
+    pub raw_scores: Option<bool>,
+    /// `true` (default) cuts over-long inputs to the model's limit; `false` refuses
+    /// them with 413 `input_too_long`.
+    pub truncate: Option<bool>,
+}
+
+/// One input of `texts`: a string, or a text pair.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum AnalyzeInput {
+    /// A single text.
+    Text(String),
+    /// A text, optionally with its pair.
+    Pair(TextPair),
+}
+
+/// A text and, optionally, its pair.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TextPair {
+    /// The text (first sequence).
+    pub text: String,
+    /// The second sequence.
+    pub text_pair: Option<String>,
+}
+
+impl From<AnalyzeInput> for TextInput {
+    fn from(input: AnalyzeInput) -> Self {
+        match input {
+            AnalyzeInput::Text(text) => TextInput::single(text),
+            AnalyzeInput::Pair(TextPair { text, text_pair: None }) => TextInput::single(text),
+            AnalyzeInput::Pair(TextPair { text, text_pair: Some(pair) }) => TextInput::pair(text, pair),
+        }
+    }
+}
+
+/// The score function a request asks for: `function_to_apply`, or `raw_scores`.
+///
+/// Errors: 422 when the two disagree.
+pub(super) fn score_function(
+    function_to_apply: Option<ScoreFunction>,
+    raw_scores: Option<bool>,
+) -> Result<Option<ScoreFunction>, ApiError> {
+    match (function_to_apply, raw_scores) {
+        (Some(f), Some(true)) if f != ScoreFunction::None => {
+            Err(ApiError::invalid("`raw_scores: true` contradicts `function_to_apply`"))
+        }
+        (Some(f), _) => Ok(Some(f)),
+        (None, Some(true)) => Ok(Some(ScoreFunction::None)),
+        (None, _) => Ok(None),
+    }
+}
+
+/// The request's cache directive from `Cache-Control`: `no-store` (compute, write
+/// nothing) wins over `no-cache` (compute, refresh the entry); anything else uses the
+/// cache.
+pub(super) fn cache_policy(headers: &HeaderMap) -> CachePolicy {
+    let mut policy = CachePolicy::Use;
+    for value in headers.get_all(header::CACHE_CONTROL) {
+        for directive in value.to_str().unwrap_or("").split(',') {
+            let directive = directive.trim();
+            if directive.eq_ignore_ascii_case("no-store") {
+                return CachePolicy::Bypass;
+            }
+            if directive.eq_ignore_ascii_case("no-cache") {
+                policy = CachePolicy::Refresh;
+            }
+        }
+    }
+    policy
+}
+
+/// Refuses more inputs than `--max-texts`.
+pub(super) fn check_count(state: &AppState, count: usize) -> Result<(), ApiError> {
+    if count > state.limits.max_texts {
+        return Err(ApiError::new(
+            ErrorKind::BatchTooLarge,
+            format!("{count} texts in one request; the limit is {}", state.limits.max_texts),
+        ));
+    }
+    Ok(())
 }
 
 /// `POST /analyze`.
 #[utoipa::path(
     post, path = "/analyze", tag = "inference", request_body = AnalyzeRequest,
+    params(("Cache-Control" = Option<String>, Header, description = "`no-cache`: recompute and refresh the cached entry; `no-store`: recompute and cache nothing")),
     responses(
         (status = 200, description = "One result per input, in input order", body = Analysis),
         (status = 400, description = "Malformed JSON", body = ErrorResponse),
         (status = 401, description = "Missing or wrong API key", body = ErrorResponse),
         (status = 404, description = "Unknown model", body = ErrorResponse),
-        (status = 413, description = "Body or number of texts over the limit", body = ErrorResponse),
+        (status = 413, description = "Body or number of texts over the limit, or an over-long input with `truncate: false`", body = ErrorResponse),
         (status = 415, description = "Content type is not application/json", body = ErrorResponse),
         (status = 422, description = "Missing, extra or wrongly typed fields", body = ErrorResponse),
         (status = 429, description = "The model's inference queue is full", body = ErrorResponse),
@@ -44,24 +137,37 @@ pub struct AnalyzeRequest {
 )]
 pub async fn analyze(
     State(state): State<AppState>,
+    headers: HeaderMap,
     JsonBody(request): JsonBody<AnalyzeRequest>,
 ) -> Result<Json<Analysis>, ApiError> {
-    let texts = match (request.text, request.texts) {
+    let inputs: Vec<TextInput> = match (request.text, request.texts) {
         (Some(_), Some(_)) => return Err(ApiError::invalid("give either `text` or `texts`, not both")),
         (None, None) => {
             return Err(ApiError::invalid("missing field `text` (a string) or `texts` (a list of strings)"))
         }
-        (Some(text), None) => vec![text],
+        (Some(text), None) => vec![match request.text_pair {
+            Some(pair) => TextInput::pair(text, pair),
+            None => TextInput::single(text),
+        }],
+        (None, Some(_)) if request.text_pair.is_some() => {
+            return Err(ApiError::invalid(
+                "`text_pair` goes with `text`; in `texts`, give {\"text\", \"text_pair\"} objects",
+            ))
+        }
         (None, Some(texts)) if texts.is_empty() => return Err(ApiError::invalid("`texts` is empty")),
-        (None, Some(texts)) => texts,
+        (None, Some(texts)) => texts.into_iter().map(TextInput::from).collect(),
     };
-    if texts.len() > state.limits.max_texts {
-        return Err(ApiError::new(
-            ErrorKind::BatchTooLarge,
-            format!("{} texts in one request; the limit is {}", texts.len(), state.limits.max_texts),
-        ));
+    check_count(&state, inputs.len())?;
+    if request.top_k == Some(0) {
+        return Err(ApiError::invalid("`top_k` must be at least 1 (or null for all labels)"));
     }
-    let analysis = state.service.analyze(request.model.as_deref(), &texts).await?;
+    let options = AnalyzeOptions {
+        top_k: request.top_k,
+        function: score_function(request.function_to_apply, request.raw_scores)?,
+        truncate: request.truncate.unwrap_or(true),
+        cache: cache_policy(&headers),
+    };
+    let analysis = state.service.analyze(request.model.as_deref(), &inputs, &options).await?;
     Ok(Json(analysis))
 }
 
@@ -164,6 +270,35 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Readines
     let readiness = state.service.readiness();
     let code = if readiness.is_ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(readiness))
+}
+
+/// Liveness: the process is up and serving HTTP.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Liveness {
+    /// Always `ok`.
+    pub status: &'static str,
+}
+
+/// `GET /livez`: 200 while the process runs (an orchestrator's liveness probe; it
+/// never depends on models, so a replica that is still downloading is not killed).
+#[utoipa::path(
+    get, path = "/livez", tag = "operations",
+    responses((status = 200, description = "The process is up", body = Liveness))
+)]
+pub async fn livez() -> Json<Liveness> {
+    Json(Liveness { status: "ok" })
+}
+
+/// `GET /readyz`: readiness (the same answer as `GET /health`).
+#[utoipa::path(
+    get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Every preloaded model is loaded", body = Readiness),
+        (status = 503, description = "A preloaded model is loading or failed", body = Readiness),
+    )
+)]
+pub async fn readyz(state: State<AppState>) -> (StatusCode, Json<Readiness>) {
+    health(state).await
 }
 
 /// `GET /metrics`: Prometheus text format.

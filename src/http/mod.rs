@@ -2,6 +2,7 @@
 //! metrics. It knows nothing of tensors; everything goes through [`Service`].
 
 pub mod auth;
+pub mod compat;
 pub mod error;
 pub mod extract;
 pub mod handlers;
@@ -47,7 +48,12 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
     let keys = Arc::new(auth::Keys::new(http.api_key.as_deref(), http.admin_key.as_deref()));
     let (router, document) = routes::table(keys).split_for_parts();
     let document = openapi::Document(Arc::new(serde_json::to_string(&document).unwrap_or_default()));
+    // Swagger UI at /docs, bundled into the binary (utoipa-swagger-ui's `vendored`
+    // feature), reading the same /openapi.json.
+    let swagger: Router<AppState> =
+        utoipa_swagger_ui::SwaggerUi::new("/docs").config(utoipa_swagger_ui::Config::new(["/openapi.json"])).into();
     let router: Router<AppState> = router
+        .merge(swagger)
         .route_layer(axum::middleware::from_fn(crate::telemetry::track))
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .fallback(|| async { ApiError::no_route() })

@@ -22,9 +22,10 @@ pub const BEARER_SCHEME: &str = "api_key";
     modifiers(&BearerKey),
     tags(
         (name = "inference", description = "Classify texts"),
+        (name = "compatibility", description = "Hugging Face TEI and Inference API shapes"),
         (name = "models", description = "The model registry"),
         (name = "cache", description = "The prediction cache"),
-        (name = "operations", description = "Health and metrics"),
+        (name = "operations", description = "Probes and metrics"),
         (name = "ui", description = "The web page"),
     )
 )]

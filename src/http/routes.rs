@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use super::auth::{self, Access, Keys};
 use super::openapi::{self, ApiDoc, BEARER_SCHEME};
-use super::{handlers, ui, AppState};
+use super::{compat, handlers, ui, AppState};
 
 /// Every route: open (page, document, probes, metrics), inference (API key) and admin
 /// (admin key).
@@ -24,9 +24,14 @@ pub fn table(keys: Arc<Keys>) -> OpenApiRouter<AppState> {
         .routes(routes!(ui::style))
         .routes(routes!(openapi::openapi_json))
         .routes(routes!(handlers::health))
+        .routes(routes!(handlers::livez))
+        .routes(routes!(handlers::readyz))
         .routes(routes!(handlers::metrics));
     let inference = OpenApiRouter::new()
         .routes(routes!(handlers::analyze))
+        .routes(routes!(compat::predict))
+        .routes(routes!(compat::info))
+        .routes(routes!(compat::hf_inference))
         .routes(routes!(handlers::list_models))
         .routes(routes!(handlers::cache_stats));
     let admin = OpenApiRouter::new()
@@ -78,13 +83,28 @@ mod tests {
         let doc = table(Arc::new(Keys::default())).into_openapi();
         let json = serde_json::to_value(&doc).unwrap();
         let secured = |path: &str, method: &str| json["paths"][path][method]["security"].is_array();
-        for (path, method) in [("/analyze", "post"), ("/models", "get"), ("/cache", "get"), ("/cache", "delete")] {
+        for (path, method) in [
+            ("/analyze", "post"),
+            ("/predict", "post"),
+            ("/info", "get"),
+            ("/hf-inference/models/{name}", "post"),
+            ("/models", "get"),
+            ("/cache", "get"),
+            ("/cache", "delete"),
+        ] {
             assert!(secured(path, method), "{method} {path}");
         }
         for (path, method) in [("/models/{name}/load", "post"), ("/models/{name}", "delete")] {
             assert!(secured(path, method), "{method} {path}");
         }
-        for (path, method) in [("/health", "get"), ("/metrics", "get"), ("/", "get"), ("/openapi.json", "get")] {
+        for (path, method) in [
+            ("/health", "get"),
+            ("/livez", "get"),
+            ("/readyz", "get"),
+            ("/metrics", "get"),
+            ("/", "get"),
+            ("/openapi.json", "get"),
+        ] {
             assert!(json["paths"][path][method].is_object(), "{method} {path} is documented");
             assert!(!secured(path, method), "{method} {path} is open");
         }

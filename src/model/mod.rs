@@ -26,13 +26,22 @@ pub use device::DeviceSpec;
 pub use error::{ModelError, Result};
 pub use hf::scores::{Classification, LabelScore, ScoreFunction};
 pub use hf::source::{ModelFiles, ModelSource, Weights};
-pub use hf::tokenize::Encoded;
+pub use hf::tokenize::{Encoded, TextInput};
 
 use hf::config::ClassifierConfig;
 use hf::tokenize::TextEncoder;
 
-/// Logits of one text, `[num_labels]`: what the prediction cache stores.
+/// Logits of one text, `[num_labels]`.
 pub type Logits = Arc<[f32]>;
+
+/// What the model computed for one input: what the prediction cache stores.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    /// The logits row, `[num_labels]`.
+    pub logits: Logits,
+    /// Whether the input was cut to the model's limit before the forward pass.
+    pub truncated: bool,
+}
 
 /// A sequence classifier ready to run. Read-only after load: share it as `Arc<Model>`.
 pub struct Model {
@@ -132,6 +141,20 @@ impl Model {
         self.text.encode(text)
     }
 
+    /// Tokenizes a text or a text pair with the model's truncation.
+    ///
+    /// Errors: [`ModelError::Tokenizer`].
+    pub fn tokenize_input(&self, input: &TextInput) -> Result<Encoded> {
+        self.text.encode_input(input)
+    }
+
+    /// Tokens `input` has before truncation (special tokens included).
+    ///
+    /// Errors: [`ModelError::Tokenizer`].
+    pub fn count_tokens(&self, input: &TextInput) -> Result<usize> {
+        self.text.count_tokens(input)
+    }
+
     /// Chooses the batch layout (packed needs the CPU).
     ///
     /// Errors: [`ModelError::Device`] for packed execution on another device.
@@ -155,6 +178,12 @@ impl Model {
     /// Labels and scores for one logits row, with the model's default function.
     pub fn classification(&self, logits: &[f32]) -> Classification {
         Classification::from_logits(logits, &self.id2label, self.function)
+    }
+
+    /// Labels and scores for one logits row with `function` (transformers'
+    /// `function_to_apply`) in place of the model's default.
+    pub fn classification_with(&self, logits: &[f32], function: ScoreFunction) -> Classification {
+        Classification::from_logits(logits, &self.id2label, function)
     }
 
     /// Tokenizes `texts`, runs them as one batch and classifies each.

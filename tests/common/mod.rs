@@ -34,6 +34,22 @@ pub struct Reference {
     pub scores: std::collections::BTreeMap<String, f32>,
 }
 
+/// One line of a `pairs.jsonl` (text pairs) computed by transformers.
+#[derive(Debug, serde::Deserialize)]
+pub struct PairReference {
+    pub text: String,
+    pub text_pair: String,
+    pub input_ids: Vec<u32>,
+    pub token_type_ids: Vec<u32>,
+    pub logits: Vec<f32>,
+}
+
+/// Reads every row of a pairs file.
+pub fn pair_references(path: &std::path::Path) -> Vec<PairReference> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
 /// Reads every row of a reference file.
 pub fn references(path: &std::path::Path) -> Vec<Reference> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

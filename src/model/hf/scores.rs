@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 /// The function applied to a row of logits (`function_to_apply` in transformers).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ScoreFunction {
     /// `exp(x_i) / Σ exp(x_j)`: single-label classification.

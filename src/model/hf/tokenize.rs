@@ -4,7 +4,9 @@
 //! that do not match the model's limit, so both are replaced at load; batching and
 //! padding happen later (`model::input`).
 
-use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+use std::sync::Arc;
+
+use tokenizers::{EncodeInput, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 use crate::model::error::{ModelError, Result};
 
@@ -19,9 +21,48 @@ pub struct Encoded {
     pub truncated: bool,
 }
 
+/// One model input: a text, or a text pair (premise/hypothesis for NLI,
+/// query/passage for relevance), encoded with the tokenizer's pair template
+/// (`[CLS] a [SEP] b [SEP]` with `token_type_ids` 0…0 1…1 for BERT).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TextInput {
+    /// The text (the first sequence of a pair).
+    pub text: Arc<str>,
+    /// The second sequence (`text_pair` in transformers), if any.
+    pub pair: Option<Arc<str>>,
+}
+
+impl TextInput {
+    /// A single text.
+    pub fn single(text: impl Into<Arc<str>>) -> Self {
+        Self { text: text.into(), pair: None }
+    }
+
+    /// A text pair.
+    pub fn pair(text: impl Into<Arc<str>>, pair: impl Into<Arc<str>>) -> Self {
+        Self { text: text.into(), pair: Some(pair.into()) }
+    }
+
+    /// Bytes of text held (both sequences).
+    pub fn len_bytes(&self) -> usize {
+        self.text.len() + self.pair.as_ref().map_or(0, |p| p.len())
+    }
+
+    fn encode_input(&self) -> EncodeInput<'_> {
+        match &self.pair {
+            None => EncodeInput::Single(self.text.as_ref().into()),
+            Some(pair) => EncodeInput::Dual(self.text.as_ref().into(), pair.as_ref().into()),
+        }
+    }
+}
+
 /// A tokenizer with the server's own truncation and no padding.
 pub struct TextEncoder {
     tokenizer: Tokenizer,
+    /// The same tokenizer without truncation: counts the tokens of an over-long input
+    /// (`truncate: false` requests).
+    untruncated: Tokenizer,
+    max_tokens: usize,
 }
 
 impl TextEncoder {
@@ -34,6 +75,8 @@ impl TextEncoder {
         let mut tokenizer =
             Tokenizer::from_file(path).map_err(|e| ModelError::Tokenizer(format!("{}: {e}", path.display())))?;
         tokenizer.with_padding(None);
+        let mut untruncated = tokenizer.clone();
+        untruncated.with_truncation(None).map_err(|e| ModelError::Tokenizer(e.to_string()))?;
         tokenizer
             .with_truncation(Some(TruncationParams {
                 max_length: max_tokens,
@@ -42,18 +85,41 @@ impl TextEncoder {
                 direction: TruncationDirection::Right,
             }))
             .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
-        Ok(Self { tokenizer })
+        Ok(Self { tokenizer, untruncated, max_tokens })
     }
 
     /// Tokenizes one text with special tokens. CPU-bound: tens of µs per sentence.
     ///
     /// Errors: [`ModelError::Tokenizer`] (e.g. a tokenizer whose normalizer fails).
     pub fn encode(&self, text: &str) -> Result<Encoded> {
-        let enc = self.tokenizer.encode(text, true).map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+        self.encode_input(&TextInput::single(text))
+    }
+
+    /// Tokenizes a text or a text pair with special tokens (pairs are truncated
+    /// longest-first, as transformers' `truncation=True` does).
+    ///
+    /// Errors: [`ModelError::Tokenizer`].
+    pub fn encode_input(&self, input: &TextInput) -> Result<Encoded> {
+        let enc =
+            self.tokenizer.encode(input.encode_input(), true).map_err(|e| ModelError::Tokenizer(e.to_string()))?;
         Ok(Encoded {
             ids: enc.get_ids().to_vec(),
             type_ids: enc.get_type_ids().to_vec(),
             truncated: !enc.get_overflowing().is_empty(),
         })
+    }
+
+    /// Tokens `input` would have without truncation, special tokens included. Only
+    /// texts that exceed the limit pay for the second, untruncated pass.
+    ///
+    /// Errors: [`ModelError::Tokenizer`].
+    pub fn count_tokens(&self, input: &TextInput) -> Result<usize> {
+        let truncated = self.encode_input(input)?;
+        if !truncated.truncated {
+            return Ok(truncated.ids.len());
+        }
+        let enc =
+            self.untruncated.encode(input.encode_input(), true).map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+        Ok(enc.get_ids().len().max(self.max_tokens + 1))
     }
 }

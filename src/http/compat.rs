@@ -1,0 +1,312 @@
+//! Routes with other servers' request and response shapes, so their users switch by
+//! changing the host: Hugging Face TEI's `POST /predict` and `GET /info`, and the
+//! Hugging Face Inference API's text-classification task at
+//! `POST /hf-inference/models/{name}` (what `huggingface_hub.InferenceClient` calls).
+//! Both go through the same [`Service::analyze`](crate::service::Service::analyze) as
+//! `POST /analyze`, so they share its cache and batching.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::error::{ApiError, ErrorResponse};
+use super::extract::{JsonBody, QueryParams};
+use super::handlers::{cache_policy, check_count, score_function};
+use super::AppState;
+use crate::model::{LabelScore, ScoreFunction, TextInput};
+use crate::service::{Analysis, AnalyzeOptions};
+
+/// Query of the TEI routes.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ModelQuery {
+    /// A configured model name; the default model when absent.
+    pub model: Option<String>,
+}
+
+/// Body of TEI's `POST /predict`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PredictRequest {
+    /// A string; a `[text, text_pair]` pair; or a batch: `[[text], ...]` or
+    /// `[[text, text_pair], ...]`.
+    #[schema(value_type = Object, example = json!("I love this movie!"))]
+    pub inputs: Value,
+    /// Raw logits instead of softmax/sigmoid scores.
+    #[serde(default)]
+    pub raw_scores: bool,
+    /// Cut over-long inputs (default `true`, as TEI with `--auto-truncate`); `false`
+    /// answers 413 `input_too_long`.
+    pub truncate: Option<bool>,
+    /// Only `"right"` (TEI's default) is supported.
+    pub truncation_direction: Option<String>,
+}
+
+/// TEI's `{"score", "label"}` element.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Prediction {
+    /// Probability (or raw logit with `raw_scores`).
+    pub score: f32,
+    /// Label name.
+    pub label: String,
+}
+
+/// TEI's answer: one list (all labels, best first) for a single input, a list of
+/// lists for a batch.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum PredictResponse {
+    /// A single input.
+    Single(Vec<Prediction>),
+    /// A batch, in input order.
+    Batch(Vec<Vec<Prediction>>),
+}
+
+/// One TEI sequence: `"text"`, `["text"]` or `["text", "pair"]`.
+fn sequence(value: &Value) -> Option<TextInput> {
+    match value {
+        Value::String(text) => Some(TextInput::single(text.as_str())),
+        Value::Array(items) => match items.as_slice() {
+            [Value::String(text)] => Some(TextInput::single(text.as_str())),
+            [Value::String(text), Value::String(pair)] => Some(TextInput::pair(text.as_str(), pair.as_str())),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// TEI's `inputs`: `(inputs, is_batch)`.
+///
+/// Errors: 422 for any other shape.
+fn predict_inputs(inputs: &Value) -> Result<(Vec<TextInput>, bool), ApiError> {
+    let shape_error = || {
+        ApiError::invalid(
+            "`inputs` must be a string, a [text, text_pair] pair, or a batch [[text], ...] / [[text, text_pair], ...]",
+        )
+    };
+    match inputs {
+        Value::String(_) => Ok((vec![sequence(inputs).ok_or_else(shape_error)?], false)),
+        Value::Array(items) if items.iter().all(Value::is_string) => {
+            if items.len() == 2 {
+                Ok((vec![sequence(inputs).ok_or_else(shape_error)?], false))
+            } else {
+                Err(ApiError::invalid(
+                    "a list of strings must be a [text, text_pair] pair; send a batch as [[text], [text], ...]",
+                ))
+            }
+        }
+        Value::Array(items) if !items.is_empty() => {
+            let batch = items.iter().map(sequence).collect::<Option<Vec<_>>>().ok_or_else(shape_error)?;
+            Ok((batch, true))
+        }
+        _ => Err(shape_error()),
+    }
+}
+
+fn predictions(scores: Vec<LabelScore>) -> Vec<Prediction> {
+    scores.into_iter().map(|s| Prediction { score: s.score, label: s.label }).collect()
+}
+
+/// `POST /predict`: TEI's sequence-classification route.
+#[utoipa::path(
+    post, path = "/predict", tag = "compatibility", request_body = PredictRequest, params(ModelQuery),
+    responses(
+        (status = 200, description = "All labels, best first; one list per input for a batch", body = PredictResponse),
+        (status = 401, description = "Missing or wrong API key", body = ErrorResponse),
+        (status = 404, description = "Unknown model", body = ErrorResponse),
+        (status = 413, description = "Too many inputs, or an over-long input with `truncate: false`", body = ErrorResponse),
+        (status = 422, description = "Wrong `inputs` shape or fields", body = ErrorResponse),
+        (status = 429, description = "The model's inference queue is full", body = ErrorResponse),
+        (status = 503, description = "The model failed to load", body = ErrorResponse),
+    ),
+)]
+pub async fn predict(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<ModelQuery>,
+    headers: HeaderMap,
+    JsonBody(request): JsonBody<PredictRequest>,
+) -> Result<Json<PredictResponse>, ApiError> {
+    if let Some(direction) = &request.truncation_direction {
+        if !direction.eq_ignore_ascii_case("right") {
+            return Err(ApiError::invalid("only `truncation_direction: \"right\"` is supported"));
+        }
+    }
+    let (inputs, batch) = predict_inputs(&request.inputs)?;
+    check_count(&state, inputs.len())?;
+    let options = AnalyzeOptions {
+        function: request.raw_scores.then_some(ScoreFunction::None),
+        truncate: request.truncate.unwrap_or(true),
+        cache: cache_policy(&headers),
+        ..AnalyzeOptions::default()
+    };
+    let analysis = state.service.analyze(query.model.as_deref(), &inputs, &options).await?;
+    let mut lists = analysis.results.into_iter().map(|r| predictions(r.scores));
+    Ok(Json(if batch {
+        PredictResponse::Batch(lists.collect())
+    } else {
+        PredictResponse::Single(lists.next().unwrap_or_default())
+    }))
+}
+
+/// TEI's `GET /info`, for a sequence classifier.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Info {
+    /// The model's source (Hub id or directory).
+    pub model_id: String,
+    /// The resolved Hub commit, if any.
+    pub model_sha: Option<String>,
+    /// Compute dtype.
+    pub model_dtype: String,
+    /// `{"classifier": {"id2label": {...}, "label2id": {...}}}`.
+    #[schema(value_type = Object)]
+    pub model_type: Value,
+    /// Most inputs queued per model.
+    pub max_concurrent_requests: usize,
+    /// Longest input in tokens.
+    pub max_input_length: usize,
+    /// Most padded tokens in one forward pass.
+    pub max_batch_tokens: usize,
+    /// Most inputs in one forward pass.
+    pub max_batch_requests: Option<usize>,
+    /// Most inputs in one request (`--max-texts`).
+    pub max_client_batch_size: usize,
+    /// Whether over-long inputs are cut by default.
+    pub auto_truncate: bool,
+    /// Tokenization threads per model.
+    pub tokenization_workers: usize,
+    /// sentiserve's version.
+    pub version: &'static str,
+    /// The configured model name (sentiserve's addition).
+    pub model_name: String,
+    /// The model's architecture (sentiserve's addition).
+    pub architecture: &'static str,
+}
+
+/// `GET /info`: TEI's model description (loads the model if needed).
+#[utoipa::path(
+    get, path = "/info", tag = "compatibility", params(ModelQuery),
+    responses(
+        (status = 200, description = "The model and the server's limits", body = Info),
+        (status = 401, description = "Missing or wrong API key", body = ErrorResponse),
+        (status = 404, description = "Unknown model", body = ErrorResponse),
+        (status = 503, description = "The model failed to load", body = ErrorResponse),
+    ),
+)]
+pub async fn info(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<ModelQuery>,
+) -> Result<Json<Info>, ApiError> {
+    let model = state.service.model_info(query.model.as_deref()).await?;
+    let id2label: BTreeMap<String, &String> =
+        model.id2label.iter().enumerate().map(|(i, l)| (i.to_string(), l)).collect();
+    let label2id: BTreeMap<&String, usize> = model.id2label.iter().enumerate().map(|(i, l)| (l, i)).collect();
+    let batch = &model.batch;
+    Ok(Json(Info {
+        model_id: model.source,
+        model_sha: model.revision,
+        model_dtype: "float32".into(),
+        model_type: serde_json::json!({ "classifier": { "id2label": id2label, "label2id": label2id } }),
+        max_concurrent_requests: batch.queue_capacity,
+        max_input_length: model.max_tokens,
+        max_batch_tokens: batch.max_batch_tokens,
+        max_batch_requests: Some(batch.max_batch_size),
+        max_client_batch_size: state.limits.max_texts,
+        auto_truncate: true,
+        tokenization_workers: 1,
+        version: env!("CARGO_PKG_VERSION"),
+        model_name: model.name,
+        architecture: model.architecture,
+    }))
+}
+
+/// Body of the Inference API's text-classification task.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct InferenceRequest {
+    /// One text, or several.
+    #[schema(value_type = Object, example = json!("I love this movie!"))]
+    pub inputs: Value,
+    /// Task parameters.
+    #[serde(default)]
+    pub parameters: InferenceParameters,
+}
+
+/// `parameters` of the text-classification task.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct InferenceParameters {
+    /// Keep only the best `k` labels (default: all).
+    pub top_k: Option<usize>,
+    /// `softmax`, `sigmoid` or `none`.
+    pub function_to_apply: Option<ScoreFunction>,
+}
+
+/// `POST /hf-inference/models/{name}`: the Hugging Face Inference API's
+/// text-classification task, answered `[[{"label", "score"}, ...], ...]`: one list per
+/// input, best first.
+#[utoipa::path(
+    post, path = "/hf-inference/models/{name}", tag = "compatibility", request_body = InferenceRequest,
+    params(("name" = String, Path, description = "A configured model name")),
+    responses(
+        (status = 200, description = "One list of labels per input, best first", body = Vec<Vec<LabelScore>>),
+        (status = 401, description = "Missing or wrong API key", body = ErrorResponse),
+        (status = 404, description = "Unknown model", body = ErrorResponse),
+        (status = 413, description = "Too many inputs", body = ErrorResponse),
+        (status = 422, description = "Wrong `inputs` shape or parameters", body = ErrorResponse),
+        (status = 429, description = "The model's inference queue is full", body = ErrorResponse),
+        (status = 503, description = "The model failed to load", body = ErrorResponse),
+    ),
+)]
+pub async fn hf_inference(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    JsonBody(request): JsonBody<InferenceRequest>,
+) -> Result<Json<Vec<Vec<LabelScore>>>, ApiError> {
+    let inputs: Vec<TextInput> = match &request.inputs {
+        Value::String(text) => vec![TextInput::single(text.as_str())],
+        Value::Array(items) if !items.is_empty() => items
+            .iter()
+            .map(|v| v.as_str().map(TextInput::single))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| ApiError::invalid("`inputs` must be a string or a list of strings"))?,
+        _ => return Err(ApiError::invalid("`inputs` must be a string or a non-empty list of strings")),
+    };
+    check_count(&state, inputs.len())?;
+    if request.parameters.top_k == Some(0) {
+        return Err(ApiError::invalid("`top_k` must be at least 1"));
+    }
+    let options = AnalyzeOptions {
+        top_k: request.parameters.top_k,
+        function: score_function(request.parameters.function_to_apply, None)?,
+        cache: cache_policy(&headers),
+        ..AnalyzeOptions::default()
+    };
+    let Analysis { results, .. } = state.service.analyze(Some(&name), &inputs, &options).await?;
+    Ok(Json(results.into_iter().map(|r| r.scores).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn tei_input_shapes_parse_as_tei_documents_them() {
+        let single = |t: &str| TextInput::single(t);
+        assert_eq!(predict_inputs(&json!("a")).unwrap(), (vec![single("a")], false));
+        assert_eq!(predict_inputs(&json!(["a", "b"])).unwrap(), (vec![TextInput::pair("a", "b")], false));
+        assert_eq!(predict_inputs(&json!([["a"], ["b"]])).unwrap(), (vec![single("a"), single("b")], true));
+        assert_eq!(
+            predict_inputs(&json!([["a", "b"], ["c"]])).unwrap(),
+            (vec![TextInput::pair("a", "b"), single("c")], true)
+        );
+        for bad in [json!([]), json!(["a"]), json!(["a", "b", "c"]), json!([["a", "b", "c"]]), json!(1), json!([[1]])] {
+            assert!(predict_inputs(&bad).is_err(), "{bad}");
+        }
+    }
+}
