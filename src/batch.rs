@@ -62,10 +62,33 @@ pub enum BatchError {
     /// The model was unloaded and its thread stopped before the text ran.
     #[error("the model was unloaded before the text ran")]
     Stopped,
+    /// The request that queued the text went away before the text ran, so it was
+    /// dropped without running.
+    #[error("the request was cancelled before the text ran")]
+    Cancelled,
+}
+
+/// Set when the request that queued texts goes away (client disconnect): its texts
+/// that have not started are dropped; those already in a forward pass finish (and are
+/// cached by the caller's task).
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<std::sync::atomic::AtomicBool>);
+
+impl Cancel {
+    /// Marks the request as gone.
+    pub fn cancel(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the request is gone.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 struct Job {
     input: TextInput,
+    cancel: Cancel,
     reply: oneshot::Sender<Result<Prediction, BatchError>>,
 }
 
@@ -91,13 +114,15 @@ impl Batcher {
         Ok(Self { tx, capacity })
     }
 
-    /// Queues one input (a text or a text pair) and waits for its prediction.
+    /// Queues one input (a text or a text pair) and waits for its prediction. When
+    /// `cancel` is set before the input's batch starts, it is dropped unrun.
     ///
     /// Errors: [`BatchError::QueueFull`] at once when the queue is full;
-    /// [`BatchError::Inference`] or [`BatchError::Stopped`] from the thread.
-    pub async fn classify(&self, input: TextInput) -> Result<Prediction, BatchError> {
+    /// [`BatchError::Inference`], [`BatchError::Stopped`] or
+    /// [`BatchError::Cancelled`] from the thread.
+    pub async fn classify(&self, input: TextInput, cancel: Cancel) -> Result<Prediction, BatchError> {
         let (reply, rx) = oneshot::channel();
-        match self.tx.try_send(Job { input, reply }) {
+        match self.tx.try_send(Job { input, cancel, reply }) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(BatchError::QueueFull(self.capacity)),
             Err(TrySendError::Disconnected(_)) => return Err(BatchError::Stopped),
@@ -129,7 +154,16 @@ fn run(rx: mpsc::Receiver<Job>, model: &Model, config: &BatchConfig, name: &str)
             }
         }
         // A caller that went away (client disconnect) needs no answer.
-        jobs.retain(|job| !job.reply.is_closed());
+        let jobs: Vec<Job> = jobs
+            .into_iter()
+            .filter_map(|job| {
+                if job.cancel.is_cancelled() {
+                    let _ = job.reply.send(Err(BatchError::Cancelled));
+                    return None;
+                }
+                (!job.reply.is_closed()).then_some(job)
+            })
+            .collect();
         let mut ready: Vec<(Encoded, Job)> = Vec::with_capacity(jobs.len());
         for job in jobs {
             match model.tokenize_input(&job.input) {

@@ -127,6 +127,9 @@ struct Slot {
     /// Held across a whole load or unload so they never interleave (single-flight).
     transition: tokio::sync::Mutex<()>,
     loads: AtomicU64,
+    /// Set by the first successful load: from then on an unloaded model is one that can
+    /// load on demand, not one the server is still waiting for.
+    ever_loaded: std::sync::atomic::AtomicBool,
 }
 
 struct Shared {
@@ -160,6 +163,7 @@ impl Registry {
                     state: Mutex::new(SlotState::Unloaded),
                     transition: tokio::sync::Mutex::new(()),
                     loads: AtomicU64::new(0),
+                    ever_loaded: std::sync::atomic::AtomicBool::new(false),
                 };
                 (spec.name, slot)
             })
@@ -250,6 +254,7 @@ impl Registry {
                 metrics::histogram!("sentiserve_model_load_seconds", "model" => name.clone())
                     .record(loaded.load_ms / 1000.0);
                 *state = SlotState::Loaded(Arc::clone(&loaded));
+                slot.ever_loaded.store(true, Ordering::SeqCst);
                 Ok(loaded)
             }
             Err(error) => {
@@ -275,6 +280,13 @@ impl Registry {
             tracing::info!(model = name, "model unloaded");
         }
         Ok(was_loaded)
+    }
+
+    /// Whether the model has loaded successfully at least once.
+    ///
+    /// Errors: [`RegistryError::UnknownModel`].
+    pub fn ever_loaded(&self, name: &str) -> Result<bool, RegistryError> {
+        Ok(self.slot(name)?.ever_loaded.load(Ordering::SeqCst))
     }
 
     /// The state of one model.

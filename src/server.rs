@@ -55,11 +55,13 @@ impl App {
                 metrics: crate::telemetry::prometheus(),
             },
             &self.config.http,
+            &self.config.connections,
         )
     }
 
     /// Serves on `listener` until `shutdown` resolves, then stops accepting, lets
-    /// in-flight requests finish and flushes the disk cache tier.
+    /// in-flight requests finish (for at most `--shutdown-grace-secs`) and flushes the
+    /// disk cache tier.
     ///
     /// Errors: the listener failed.
     pub async fn serve(
@@ -67,9 +69,16 @@ impl App {
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(listener, self.router()).with_graceful_shutdown(shutdown).await?;
+        let drain = crate::http::listener::serve(listener, self.router(), &self.config.connections, shutdown).await?;
         self.service.flush().await;
-        tracing::info!("in-flight requests drained and disk cache flushed; bye");
+        match drain {
+            crate::http::listener::Drain::Complete => {
+                tracing::info!("in-flight requests drained and disk cache flushed; bye");
+            }
+            crate::http::listener::Drain::GraceExpired => {
+                tracing::warn!("shutdown grace expired; open connections dropped, disk cache flushed; bye");
+            }
+        }
         Ok(())
     }
 }

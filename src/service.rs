@@ -9,10 +9,10 @@ use std::sync::Arc;
 use futures::future::try_join_all;
 use serde::Serialize;
 
-use crate::batch::BatchError;
+use crate::batch::{BatchError, Cancel};
 use crate::cache::{CacheKey, CachePolicy, CacheStats, PredictionCache, TierClear};
-use crate::model::{LabelScore, ModelError, ScoreFunction, TextInput};
-use crate::registry::{ModelState, ModelStatus, Registry, RegistryError};
+use crate::model::{LabelScore, ModelError, ScoreFunction, TextInput, TokenCount};
+use crate::registry::{LoadedModel, ModelState, ModelStatus, Registry, RegistryError};
 
 /// Why an operation failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -46,9 +46,20 @@ pub enum ServiceError {
         /// Position of the input in the request (0-based).
         index: usize,
         /// Its token count, special tokens included.
-        tokens: usize,
+        tokens: TokenCount,
         /// The model's limit.
         limit: usize,
+    },
+    /// More distinct inputs in one request than the model's queue holds: it could never
+    /// be admitted whole.
+    #[error("{count} distinct inputs in one request; model `{model}` queues at most {capacity} (--queue-capacity): split the request")]
+    ExceedsQueue {
+        /// The model's name.
+        model: String,
+        /// Distinct inputs in the request.
+        count: usize,
+        /// The queue's capacity.
+        capacity: usize,
     },
     /// Tokenizing an input failed while checking its length.
     #[error("model `{model}`: {source}")]
@@ -126,6 +137,39 @@ pub struct ModelInfo {
     pub batch: crate::batch::BatchConfig,
 }
 
+/// Sets the request's [`Cancel`] when the request future is dropped (client gone).
+struct CancelOnDrop(Cancel);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// One input's cache lookup, computing through the model's batcher on a miss. A text
+/// dropped because *another* request that shared its single-flight computation went
+/// away is looked up again.
+async fn lookup(
+    cache: PredictionCache,
+    loaded: Arc<LoadedModel>,
+    input: TextInput,
+    policy: CachePolicy,
+    cancel: Cancel,
+) -> Result<(crate::model::Prediction, bool), Arc<BatchError>> {
+    loop {
+        let key = CacheKey {
+            model: Arc::clone(&loaded.name),
+            fingerprint: Arc::clone(&loaded.fingerprint),
+            input: input.clone(),
+        };
+        let compute = loaded.batcher.classify(input.clone(), cancel.clone());
+        match cache.lookup(key, policy, compute).await {
+            Err(e) if matches!(*e, BatchError::Cancelled) && !cancel.is_cancelled() => continue,
+            outcome => return outcome,
+        }
+    }
+}
+
 /// Refuses the first input longer than the model's limit. Tokenizes on the blocking
 /// pool (only requests with `truncate: false` pay for it).
 async fn check_lengths(name: &str, model: &Arc<crate::model::Model>, inputs: &[TextInput]) -> Result<(), ServiceError> {
@@ -134,7 +178,7 @@ async fn check_lengths(name: &str, model: &Arc<crate::model::Model>, inputs: &[T
     let counted = tokio::task::spawn_blocking(move || {
         for (index, input) in owned.iter().enumerate() {
             let tokens = model.count_tokens(input)?;
-            if tokens > limit {
+            if tokens.value() > limit {
                 return Ok(Some((index, tokens)));
             }
         }
@@ -245,23 +289,35 @@ impl Service {
             })
             .collect();
 
-        let lookups = unique.iter().map(|input| {
-            let key = CacheKey {
-                model: Arc::clone(&loaded.name),
-                fingerprint: Arc::clone(&loaded.fingerprint),
-                input: (*input).clone(),
-            };
-            let compute = loaded.batcher.classify((*input).clone());
-            self.cache.lookup(key, options.cache, compute)
-        });
-        let outcomes = try_join_all(lookups).await.map_err(|e| {
-            let source = (*e).clone();
-            let model = name.to_string();
-            match source {
-                BatchError::QueueFull(_) => ServiceError::Overloaded { model, source },
-                _ => ServiceError::Inference { model, source },
-            }
-        })?;
+        let capacity = self.registry.batch_config().queue_capacity;
+        if unique.len() > capacity {
+            return Err(ServiceError::ExceedsQueue { model: name.to_string(), count: unique.len(), capacity });
+        }
+        // The lookups run in their own task: if the client goes away mid-request, what
+        // is already in a forward pass still completes and is cached, while the
+        // request's texts that have not started are dropped (the guard cancels them).
+        let cancel = Cancel::default();
+        let _guard = CancelOnDrop(cancel.clone());
+        let lookups: Vec<_> = unique
+            .iter()
+            .map(|input| {
+                lookup(self.cache.clone(), Arc::clone(&loaded), (*input).clone(), options.cache, cancel.clone())
+            })
+            .collect();
+        let outcomes = tokio::spawn(try_join_all(lookups))
+            .await
+            .unwrap_or_else(|e| {
+                let message = e.to_string();
+                Err(Arc::new(BatchError::Inference(Arc::new(ModelError::Panic { during: "analyze", message }))))
+            })
+            .map_err(|e| {
+                let source = (*e).clone();
+                let model = name.to_string();
+                match source {
+                    BatchError::QueueFull(_) => ServiceError::Overloaded { model, source },
+                    _ => ServiceError::Inference { model, source },
+                }
+            })?;
 
         let function = options.function.unwrap_or_else(|| loaded.model.score_function());
         let results = positions
@@ -352,17 +408,22 @@ impl Service {
         self.cache.flush().await;
     }
 
-    /// Readiness: ready once every preloaded model is loaded; `unavailable` when one
-    /// failed, `loading` before.
+    /// Readiness: ready once every preloaded model has loaded; `unavailable` while one
+    /// has failed, `loading` while one has never loaded yet. A preloaded model that
+    /// loaded before and was unloaded (by `DELETE /models/{name}` or eviction) loads
+    /// again on the next request, so it does not make the server unready.
     pub fn readiness(&self) -> Readiness {
         let models: BTreeMap<String, ModelState> =
             self.preload.iter().filter_map(|name| self.registry.state(name).ok().map(|s| (name.clone(), s))).collect();
-        let status = if models.values().all(|s| *s == ModelState::Loaded) {
-            ReadinessStatus::Ok
-        } else if models.values().any(|s| *s == ModelState::Failed) {
+        let waiting = |name: &String, state: &ModelState| {
+            *state != ModelState::Loaded && !self.registry.ever_loaded(name).unwrap_or(false)
+        };
+        let status = if models.values().any(|s| *s == ModelState::Failed) {
             ReadinessStatus::Unavailable
-        } else {
+        } else if models.iter().any(|(name, state)| waiting(name, state)) {
             ReadinessStatus::Loading
+        } else {
+            ReadinessStatus::Ok
         };
         Readiness { status, models }
     }

@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::defaults;
 use super::manifest::{self, Catalog, ConfigError};
-use super::runtime::{HttpConfig, Limits, ServerConfig};
+use super::runtime::{ConnectionLimits, HttpConfig, Limits, ServerConfig};
 use crate::batch::BatchConfig;
 use crate::cache::disk::DiskConfig;
 use crate::cache::redis::RedisConfig;
@@ -111,6 +111,28 @@ pub struct ServeArgs {
     /// Require this key on model load/unload and cache clearing.
     #[arg(long, env = "SENTISERVE_ADMIN_KEY", hide_env_values = true)]
     pub admin_key: Option<String>,
+    /// Read the API key from this file (first line; keeps it out of `ps`).
+    #[arg(long, env = "SENTISERVE_API_KEY_FILE", conflicts_with = "api_key")]
+    pub api_key_file: Option<PathBuf>,
+    /// Read the admin key from this file (first line).
+    #[arg(long, env = "SENTISERVE_ADMIN_KEY_FILE", conflicts_with = "admin_key")]
+    pub admin_key_file: Option<PathBuf>,
+    /// Most time a client may take to send a request's headers (an idle keep-alive
+    /// connection is closed after it too), ms.
+    #[arg(long, env = "SENTISERVE_HEADER_READ_TIMEOUT_MS", default_value_t = defaults::HEADER_READ_TIMEOUT_MS)]
+    pub header_read_timeout_ms: u64,
+    /// Most time a client may take to send a request's body, ms (408 after).
+    #[arg(long, env = "SENTISERVE_BODY_READ_TIMEOUT_MS", default_value_t = defaults::BODY_READ_TIMEOUT_MS)]
+    pub body_read_timeout_ms: u64,
+    /// Most open client connections; further ones wait in the listen backlog.
+    #[arg(long, env = "SENTISERVE_MAX_CONNECTIONS", default_value_t = defaults::MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Largest request head (request line + headers), bytes; 431 above.
+    #[arg(long, env = "SENTISERVE_MAX_HEADER_BYTES", default_value_t = defaults::MAX_HEADER_BYTES)]
+    pub max_header_bytes: usize,
+    /// On SIGTERM/Ctrl-C, how long to wait for open requests before exiting, s.
+    #[arg(long, env = "SENTISERVE_SHUTDOWN_GRACE_SECS", default_value_t = defaults::SHUTDOWN_GRACE_SECS)]
+    pub shutdown_grace_secs: u64,
     /// Allow browser calls from this origin (CORS), e.g. https://app.example.com; `*` for
     /// any. Repeatable; comma-separated in the environment. Off by default.
     #[arg(long, env = "SENTISERVE_CORS_ORIGIN", value_delimiter = ',')]
@@ -133,6 +155,8 @@ impl ServeArgs {
     /// Whether an API or admin key is configured.
     pub fn has_keys(&self) -> bool {
         [&self.api_key, &self.admin_key].iter().any(|k| k.as_deref().is_some_and(|k| !k.is_empty()))
+            || self.api_key_file.is_some()
+            || self.admin_key_file.is_some()
     }
 
     /// The address to bind: `--host`, else 0.0.0.0 with keys and 127.0.0.1 without.
@@ -178,9 +202,16 @@ impl ServeArgs {
                 queue_capacity: self.queue_capacity.max(1),
             },
             limits: Limits { max_body_bytes: self.max_body_bytes, max_texts: self.max_texts.max(1) },
+            connections: ConnectionLimits {
+                header_read_timeout: Duration::from_millis(self.header_read_timeout_ms.max(1)),
+                body_read_timeout: Duration::from_millis(self.body_read_timeout_ms.max(1)),
+                max_connections: self.max_connections.max(1),
+                max_header_bytes: self.max_header_bytes.max(1024),
+                shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+            },
             http: HttpConfig {
-                api_key: self.api_key.clone().filter(|k| !k.is_empty()),
-                admin_key: self.admin_key.clone().filter(|k| !k.is_empty()),
+                api_key: key(self.api_key.as_deref(), self.api_key_file.as_deref())?,
+                admin_key: key(self.admin_key.as_deref(), self.admin_key_file.as_deref())?,
                 cors_origins: self
                     .cors_origin
                     .iter()
@@ -191,4 +222,21 @@ impl ServeArgs {
             },
         })
     }
+}
+
+/// A key given inline or in a file (first line, trimmed); empty means unset.
+///
+/// Errors: [`ConfigError::KeyFile`] when the file cannot be read.
+fn key(inline: Option<&str>, file: Option<&std::path::Path>) -> Result<Option<String>, ConfigError> {
+    let key = match file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::KeyFile { path: path.to_path_buf(), source: std::sync::Arc::new(source) })?
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string(),
+        None => inline.unwrap_or("").to_string(),
+    };
+    Ok(Some(key).filter(|k| !k.is_empty()))
 }

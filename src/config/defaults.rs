@@ -27,3 +27,13 @@ pub const MAX_BATCH_TOKENS: usize = 8192;
 pub const BATCH_WAIT_US: u64 = 0;
 /// `--queue-capacity`: most texts queued per model.
 pub const QUEUE_CAPACITY: usize = 4096;
+/// `--header-read-timeout-ms`: most time a client may take to send a request's headers, ms.
+pub const HEADER_READ_TIMEOUT_MS: u64 = 10_000;
+/// `--body-read-timeout-ms`: most time a client may take to send a request's body, ms.
+pub const BODY_READ_TIMEOUT_MS: u64 = 30_000;
+/// `--max-connections`: most open client connections; more wait in the listen backlog.
+pub const MAX_CONNECTIONS: usize = 1024;
+/// `--max-header-bytes`: largest request head (request line and headers), bytes.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// `--shutdown-grace-secs`: how long a shutdown waits for open requests, s.
+pub const SHUTDOWN_GRACE_SECS: u64 = 30;

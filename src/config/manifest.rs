@@ -37,6 +37,14 @@ pub enum ConfigError {
         /// The parse error.
         source: ModelError,
     },
+    /// A key file cannot be read.
+    #[error("key file {path}: {source}")]
+    KeyFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The OS error.
+        source: std::sync::Arc<std::io::Error>,
+    },
     /// A `--cors-origin` is not a valid header value.
     #[error("--cors-origin `{0}` is not a valid origin")]
     CorsOrigin(String),

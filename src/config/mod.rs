@@ -9,4 +9,4 @@ pub mod runtime;
 
 pub use cli::{LogFormat, ModelArgs, ServeArgs};
 pub use manifest::{Catalog, ConfigError};
-pub use runtime::{HttpConfig, Limits, ServerConfig};
+pub use runtime::{ConnectionLimits, HttpConfig, Limits, ServerConfig};

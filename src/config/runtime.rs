@@ -1,5 +1,7 @@
 //! What the server runs with, from any front end (CLI, tests, embedding).
 
+use std::time::Duration;
+
 use super::defaults;
 use super::manifest::Catalog;
 use crate::batch::BatchConfig;
@@ -18,6 +20,33 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self { max_body_bytes: defaults::MAX_BODY_BYTES, max_texts: defaults::MAX_TEXTS }
+    }
+}
+
+/// How client connections are accepted, read and drained.
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    /// Most time to receive a request's headers (idle keep-alive connections included).
+    pub header_read_timeout: Duration,
+    /// Most time to receive a request's body.
+    pub body_read_timeout: Duration,
+    /// Most open connections.
+    pub max_connections: usize,
+    /// Largest request head, bytes (431 above).
+    pub max_header_bytes: usize,
+    /// How long a shutdown waits for open requests before exiting.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_millis(defaults::HEADER_READ_TIMEOUT_MS),
+            body_read_timeout: Duration::from_millis(defaults::BODY_READ_TIMEOUT_MS),
+            max_connections: defaults::MAX_CONNECTIONS,
+            max_header_bytes: defaults::MAX_HEADER_BYTES,
+            shutdown_grace: Duration::from_secs(defaults::SHUTDOWN_GRACE_SECS),
+        }
     }
 }
 
@@ -49,6 +78,8 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// API keys and CORS.
     pub http: HttpConfig,
+    /// Connection timeouts, limit and shutdown grace.
+    pub connections: ConnectionLimits,
 }
 
 impl ServerConfig {
@@ -62,6 +93,7 @@ impl ServerConfig {
             batch: BatchConfig::default(),
             limits: Limits::default(),
             http: HttpConfig::default(),
+            connections: ConnectionLimits::default(),
         }
     }
 }

@@ -70,14 +70,18 @@ impl Keys {
     }
 }
 
+/// The token of an `Authorization: Bearer TOKEN` value: the scheme is
+/// case-insensitive (RFC 9110 §11.1) and separated by spaces or tabs.
+fn bearer_token(value: &str) -> Option<&str> {
+    let value = value.trim_start_matches([' ', '\t']);
+    let (scheme, rest) = value.split_at(value.find([' ', '\t'])?);
+    let token = rest.trim_matches([' ', '\t']);
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// The key a request presents: `Authorization: Bearer KEY` or `X-API-Key: KEY`.
 fn presented_key(req: &Request) -> Option<&str> {
-    let bearer = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim);
+    let bearer = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer_token);
     bearer.or_else(|| req.headers().get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim))
 }
 
@@ -100,6 +104,16 @@ pub async fn require(State((keys, access)): State<Guard>, req: Request, next: Ne
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_takes_tabs() {
+        for value in ["Bearer k", "bearer k", "BEARER k", "Bearer\tk", "  Bearer   k  ", "bEaReR\t k"] {
+            assert_eq!(bearer_token(value), Some("k"), "{value:?}");
+        }
+        for value in ["Bearerk", "Basic k", "Bearer", "Bearer  ", "k"] {
+            assert_eq!(bearer_token(value), None, "{value:?}");
+        }
+    }
 
     #[test]
     fn no_keys_means_everything_is_open() {

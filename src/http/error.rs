@@ -2,7 +2,7 @@
 //! message, serialized as [`ErrorResponse`] `{"error": {"type": "...", "message": "..."}}`.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
@@ -31,6 +31,8 @@ pub enum ErrorKind {
     NotFound,
     /// 405: the route does not accept the method.
     MethodNotAllowed,
+    /// 408: the body did not arrive within `--body-read-timeout-ms`.
+    RequestTimeout,
     /// 413: the body is over `--max-body-bytes`.
     PayloadTooLarge,
     /// 413: more texts than `--max-texts`.
@@ -39,6 +41,8 @@ pub enum ErrorKind {
     InputTooLong,
     /// 415: the body is not `application/json`.
     UnsupportedMediaType,
+    /// 431: the request head is over `--max-header-bytes`.
+    HeadersTooLarge,
     /// 429: the model's inference queue is full.
     Overloaded,
     /// 500: inference failed.
@@ -58,7 +62,9 @@ impl ErrorKind {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::ModelNotFound | Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge | Self::BatchTooLarge | Self::InputTooLong => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Overloaded => StatusCode::TOO_MANY_REQUESTS,
             Self::InferenceError | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -115,10 +121,17 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
+/// Seconds a client should wait before retrying a 429 or a 503 (`Retry-After`).
+pub const RETRY_AFTER_SECS: u32 = 1;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorResponse { error: ErrorDetail { kind: self.kind, message: self.message } };
-        (self.kind.status(), Json(body)).into_response()
+        let mut response = (self.kind.status(), Json(body)).into_response();
+        if matches!(self.kind, ErrorKind::Overloaded | ErrorKind::ModelUnavailable) {
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(RETRY_AFTER_SECS));
+        }
+        response
     }
 }
 
@@ -140,6 +153,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Inference { source: BatchError::Stopped, .. } => ErrorKind::ModelUnavailable,
             ServiceError::Inference { .. } | ServiceError::Tokenizer { .. } => ErrorKind::InferenceError,
             ServiceError::InputTooLong { .. } => ErrorKind::InputTooLong,
+            ServiceError::ExceedsQueue { .. } => ErrorKind::BatchTooLarge,
         };
         Self::new(kind, e.to_string())
     }
@@ -151,11 +165,24 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::JsonDataError(_) => ErrorKind::InvalidRequest,
             JsonRejection::JsonSyntaxError(_) => ErrorKind::InvalidJson,
             JsonRejection::MissingJsonContentType(_) => ErrorKind::UnsupportedMediaType,
+            _ if is_body_timeout(&rejection) => ErrorKind::RequestTimeout,
             _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => ErrorKind::PayloadTooLarge,
             _ => ErrorKind::InvalidBody,
         };
         Self::new(kind, rejection.body_text())
     }
+}
+
+/// Whether a body rejection was caused by the body read timeout.
+fn is_body_timeout(rejection: &JsonRejection) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(error) = source {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 impl From<QueryRejection> for ApiError {
@@ -177,6 +204,8 @@ mod tests {
             (ErrorKind::ModelNotFound, "model_not_found", 404),
             (ErrorKind::BatchTooLarge, "batch_too_large", 413),
             (ErrorKind::InputTooLong, "input_too_long", 413),
+            (ErrorKind::RequestTimeout, "request_timeout", 408),
+            (ErrorKind::HeadersTooLarge, "headers_too_large", 431),
             (ErrorKind::Overloaded, "overloaded", 429),
             (ErrorKind::ModelUnavailable, "model_unavailable", 503),
         ];

@@ -6,6 +6,7 @@ pub mod compat;
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod listener;
 pub mod openapi;
 pub mod routes;
 pub mod ui;
@@ -23,7 +24,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_http::LatencyUnit;
 
-use crate::config::{HttpConfig, Limits};
+use crate::config::{ConnectionLimits, HttpConfig, Limits};
 use crate::service::Service;
 use error::{ApiError, ErrorKind};
 
@@ -42,8 +43,13 @@ pub struct AppState {
 /// echoed on the response and attached to the request's log line.
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Longest `x-request-id` accepted from a client, bytes; a longer one (or one with
+/// characters outside visible ASCII) is replaced by a new UUID, so ids cannot forge
+/// log lines.
+pub const MAX_REQUEST_ID_BYTES: usize = 128;
+
 /// Builds the router with every route and layer.
-pub fn router(state: AppState, http: &HttpConfig) -> Router {
+pub fn router(state: AppState, http: &HttpConfig, connections: &ConnectionLimits) -> Router {
     let max_body = state.limits.max_body_bytes;
     let keys = Arc::new(auth::Keys::new(http.api_key.as_deref(), http.admin_key.as_deref()));
     let (router, document) = routes::table(keys).split_for_parts();
@@ -73,12 +79,46 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
                 .on_failure(())
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(LatencyUnit::Micros)),
         )
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::map_request(sanitize_request_id))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(connections.body_read_timeout))
+        .layer(axum::middleware::from_fn_with_state(connections.max_header_bytes, limit_head));
     let router = match cors(&http.cors_origins) {
         Some(layer) => router.layer(layer),
         None => router,
     };
     router.with_state(state)
+}
+
+/// Drops a client's `x-request-id` that is too long or not visible ASCII (a new one
+/// is generated in its place).
+async fn sanitize_request_id(mut req: axum::extract::Request) -> axum::extract::Request {
+    let valid = |v: &HeaderValue| {
+        let bytes = v.as_bytes();
+        !bytes.is_empty() && bytes.len() <= MAX_REQUEST_ID_BYTES && bytes.iter().all(|b| b.is_ascii_graphic())
+    };
+    if req.headers().get(REQUEST_ID).is_some_and(|v| !valid(v)) {
+        req.headers_mut().remove(REQUEST_ID);
+    }
+    req
+}
+
+/// 431 with the JSON error shape for a request head over `max_header_bytes` (hyper
+/// itself only refuses heads over twice that, with an empty body).
+async fn limit_head(
+    axum::extract::State(max_header_bytes): axum::extract::State<usize>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let head: usize = req.uri().to_string().len()
+        + req.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum::<usize>();
+    if head > max_header_bytes {
+        return axum::response::IntoResponse::into_response(ApiError::new(
+            ErrorKind::HeadersTooLarge,
+            format!("the request head is {head} bytes; the limit is {max_header_bytes} (--max-header-bytes)"),
+        ));
+    }
+    next.run(req).await
 }
 
 /// CORS for the configured origins (`*` for any); `None` when none is configured.

@@ -26,7 +26,7 @@ pub use device::DeviceSpec;
 pub use error::{ModelError, Result};
 pub use hf::scores::{Classification, LabelScore, ScoreFunction};
 pub use hf::source::{ModelFiles, ModelSource, Weights};
-pub use hf::tokenize::{Encoded, TextInput};
+pub use hf::tokenize::{Encoded, TextInput, TokenCount};
 
 use hf::config::ClassifierConfig;
 use hf::tokenize::TextEncoder;
@@ -151,7 +151,7 @@ impl Model {
     /// Tokens `input` has before truncation (special tokens included).
     ///
     /// Errors: [`ModelError::Tokenizer`].
-    pub fn count_tokens(&self, input: &TextInput) -> Result<usize> {
+    pub fn count_tokens(&self, input: &TextInput) -> Result<TokenCount> {
         self.text.count_tokens(input)
     }
 

@@ -63,6 +63,25 @@ pub struct TextEncoder {
     /// (`truncate: false` requests).
     untruncated: Tokenizer,
     max_tokens: usize,
+    /// Bytes of a single text tokenized first when it is longer than this: enough for
+    /// `max_tokens` tokens of the vocabulary's longest entry, twice over.
+    prefix_bytes: usize,
+}
+
+/// Safety factor on the prefix bound (normalizers and stripped characters).
+const PREFIX_MARGIN: usize = 2;
+
+/// `text` cut at the last whitespace at or before `bytes` (or at the char boundary
+/// there when a long stretch has no whitespace), so the prefix's words are whole.
+fn whole_word_prefix(text: &str, bytes: usize) -> &str {
+    let mut end = bytes.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    match text[..end].rfind(char::is_whitespace) {
+        Some(space) if space >= end / 2 => &text[..space],
+        _ => &text[..end],
+    }
 }
 
 impl TextEncoder {
@@ -85,7 +104,9 @@ impl TextEncoder {
                 direction: TruncationDirection::Right,
             }))
             .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
-        Ok(Self { tokenizer, untruncated, max_tokens })
+        let longest_entry = tokenizer.get_vocab(true).keys().map(String::len).max().unwrap_or(1).max(1);
+        let prefix_bytes = max_tokens.saturating_mul(longest_entry).saturating_mul(PREFIX_MARGIN);
+        Ok(Self { tokenizer, untruncated, max_tokens, prefix_bytes })
     }
 
     /// Tokenizes one text with special tokens. CPU-bound: tens of µs per sentence.
@@ -100,6 +121,19 @@ impl TextEncoder {
     ///
     /// Errors: [`ModelError::Tokenizer`].
     pub fn encode_input(&self, input: &TextInput) -> Result<Encoded> {
+        // Bound the work on huge single texts: tokenize a whole-word prefix first; when
+        // it alone overflows the limit, its first tokens are the full text's.
+        if input.pair.is_none() && input.text.len() > self.prefix_bytes {
+            let prefix = whole_word_prefix(&input.text, self.prefix_bytes);
+            let encoded = self.encode_raw(&TextInput::single(prefix))?;
+            if encoded.truncated {
+                return Ok(encoded);
+            }
+        }
+        self.encode_raw(input)
+    }
+
+    fn encode_raw(&self, input: &TextInput) -> Result<Encoded> {
         let enc =
             self.tokenizer.encode(input.encode_input(), true).map_err(|e| ModelError::Tokenizer(e.to_string()))?;
         Ok(Encoded {
@@ -109,17 +143,56 @@ impl TextEncoder {
         })
     }
 
-    /// Tokens `input` would have without truncation, special tokens included. Only
-    /// texts that exceed the limit pay for the second, untruncated pass.
+    /// Tokens `input` has without truncation, special tokens included, counted
+    /// exactly up to a bound: a single text over the prefix bound whose prefix alone
+    /// overflows is reported as [`TokenCount::AtLeast`] the prefix's count, so a
+    /// megabyte of text costs no more than the prefix.
     ///
     /// Errors: [`ModelError::Tokenizer`].
-    pub fn count_tokens(&self, input: &TextInput) -> Result<usize> {
-        let truncated = self.encode_input(input)?;
+    pub fn count_tokens(&self, input: &TextInput) -> Result<TokenCount> {
+        if input.pair.is_none() && input.text.len() > self.prefix_bytes {
+            let prefix = whole_word_prefix(&input.text, self.prefix_bytes);
+            let enc = self
+                .untruncated
+                .encode(TextInput::single(prefix).encode_input(), true)
+                .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+            if enc.get_ids().len() > self.max_tokens {
+                return Ok(TokenCount::AtLeast(enc.get_ids().len()));
+            }
+        }
+        let truncated = self.encode_raw(input)?;
         if !truncated.truncated {
-            return Ok(truncated.ids.len());
+            return Ok(TokenCount::Exactly(truncated.ids.len()));
         }
         let enc =
             self.untruncated.encode(input.encode_input(), true).map_err(|e| ModelError::Tokenizer(e.to_string()))?;
-        Ok(enc.get_ids().len().max(self.max_tokens + 1))
+        Ok(TokenCount::Exactly(enc.get_ids().len().max(self.max_tokens + 1)))
+    }
+}
+
+/// A token count, exact or a lower bound (for texts too long to count whole).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenCount {
+    /// The exact count.
+    Exactly(usize),
+    /// At least this many.
+    AtLeast(usize),
+}
+
+impl TokenCount {
+    /// The count (or its lower bound).
+    pub fn value(self) -> usize {
+        match self {
+            Self::Exactly(n) | Self::AtLeast(n) => n,
+        }
+    }
+}
+
+impl std::fmt::Display for TokenCount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Exactly(n) => write!(f, "{n}"),
+            Self::AtLeast(n) => write!(f, "at least {n}"),
+        }
     }
 }
