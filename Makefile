@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 SHARED ?= ../shared
 
-.PHONY: run run-minilm test test-deps bench build fmt lint check-cuda clean
+.PHONY: run run-minilm test test-deps bench soak build fmt lint check-cuda clean
 
 ## Start the server on the default model (downloaded from the Hugging Face Hub once).
 run:
@@ -30,6 +30,13 @@ bench:
 	$(CARGO) build --release --locked
 	$(CARGO) bench --locked --bench model -- --warm-up-time 1 --measurement-time 3
 	$(CARGO) bench --locked --bench load
+
+## Soak (not in CI): mixed load with cache clears and unload/load cycles against the
+## release server; prints errors by status, RSS samples and cache bytes vs bound.
+## SOAK_SECONDS (default 180) and SOAK_CLIENTS (default 8) set its length and load.
+soak:
+	$(CARGO) build --release --locked
+	$(CARGO) run --release --locked --example soak
 
 build:
 	$(CARGO) build --release --locked

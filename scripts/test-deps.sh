@@ -2,7 +2,9 @@
 # Installs what `make test` needs besides Rust, when it is missing:
 #   - redis-server (the Redis cache-tier tests start and kill their own instances),
 #   - chromium + chromium-driver (the browser test of the web page),
-#   - a Python venv in target/test-venv with openapi-spec-validator (OpenAPI check).
+#   - a Python venv in target/test-venv: openapi-spec-validator and schemathesis (the
+#     OpenAPI checks), the Python client with pytest, huggingface_hub, streamlit and
+#     selenium (tests/python_client.rs).
 # Debian packages need root (or sudo). Idempotent and quick when all is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,9 +23,13 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 venv=target/test-venv
-if [ ! -x "$venv/bin/openapi-spec-validator" ]; then
-  echo "test-deps: creating $venv with openapi-spec-validator"
+# Reinstalled when the pinned list or the client's metadata changes (a stamp holds their hash).
+stamp="$venv/.deps-$(cat scripts/py-test-deps.txt clients/python/pyproject.toml | sha256sum | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  echo "test-deps: installing the Python test packages into $venv (scripts/py-test-deps.txt)"
   mkdir -p target
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check openapi-spec-validator
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r scripts/py-test-deps.txt ./clients/python
+  rm -f "$venv"/.deps-*
+  touch "$stamp"
 fi

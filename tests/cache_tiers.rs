@@ -101,7 +101,7 @@ async fn a_garbage_or_truncated_disk_file_is_rebuilt_and_the_server_serves() {
     let args = arg_list(&["--cache-dir", garbage_dir.path().to_str().unwrap()]);
     let server = ServerProcess::minilm(&args, &logs.path().join("garbage.log"));
     server.ready().await;
-    assert!(server.log_text().contains("moving it aside"), "{}", server.log_text());
+    assert!(server.log_text().contains("moved it aside"), "{}", server.log_text());
     let aside = std::fs::read_dir(garbage_dir.path())
         .unwrap()
         .filter_map(Result::ok)

@@ -90,6 +90,12 @@ pub fn remaining_ttl(bytes: &[u8], now_ms: u64) -> Option<Duration> {
     (expires_at != 0).then(|| Duration::from_millis(expires_at.saturating_sub(now_ms).max(1)))
 }
 
+/// Whether `bytes` are a value this format wrote, unaltered (length, magic, version
+/// and checksum; expiry is not looked at).
+pub fn is_intact(bytes: &[u8]) -> bool {
+    !matches!(decode(bytes, 0), Err(DecodeError::Corrupt))
+}
+
 /// Decodes and checks a stored value.
 ///
 /// Errors: [`DecodeError::Corrupt`] for anything malformed, [`DecodeError::Expired`]

@@ -12,6 +12,7 @@ use axum::http::HeaderMap;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
 
 use super::error::{ApiError, ErrorResponse};
 use super::extract::{JsonBody, QueryParams};
@@ -35,7 +36,7 @@ pub struct ModelQuery {
 pub struct PredictRequest {
     /// A string; a `[text, text_pair]` pair; or a batch: `[[text], ...]` or
     /// `[[text, text_pair], ...]`.
-    #[schema(value_type = Object, example = json!("I love this movie!"))]
+    #[schema(schema_with = predict_inputs_schema, example = json!("I love this movie!"))]
     pub inputs: Value,
     /// Raw logits instead of softmax/sigmoid scores.
     #[serde(default)]
@@ -43,7 +44,8 @@ pub struct PredictRequest {
     /// Cut over-long inputs (default `true`, as TEI with `--auto-truncate`); `false`
     /// answers 413 `input_too_long`.
     pub truncate: Option<bool>,
-    /// Only `"right"` (TEI's default) is supported.
+    /// Only `"Right"` (TEI's default; `"right"` too) is supported.
+    #[schema(pattern = "^(Right|right)$")]
     pub truncation_direction: Option<String>,
 }
 
@@ -80,6 +82,24 @@ fn sequence(value: &Value) -> Option<TextInput> {
     }
 }
 
+/// The schema of TEI's `inputs`: a string, a `[text, text_pair]` pair, or a non-empty
+/// batch of `[text]` / `[text, text_pair]` lists.
+fn predict_inputs_schema() -> Schema {
+    let text = || ObjectBuilder::new().schema_type(Type::String);
+    let sequence = |min| ArrayBuilder::new().items(text()).min_items(Some(min)).max_items(Some(2));
+    OneOfBuilder::new()
+        .item(text())
+        .item(sequence(2))
+        .item(ArrayBuilder::new().items(sequence(1)).min_items(Some(1)))
+        .into()
+}
+
+/// The schema of the Inference API's `inputs`: a string or a non-empty list of strings.
+fn inference_inputs_schema() -> Schema {
+    let text = || ObjectBuilder::new().schema_type(Type::String);
+    OneOfBuilder::new().item(text()).item(ArrayBuilder::new().items(text()).min_items(Some(1))).into()
+}
+
 /// TEI's `inputs`: `(inputs, is_batch)`.
 ///
 /// Errors: 422 for any other shape.
@@ -101,7 +121,9 @@ fn predict_inputs(inputs: &Value) -> Result<(Vec<TextInput>, bool), ApiError> {
             }
         }
         Value::Array(items) if !items.is_empty() => {
-            let batch = items.iter().map(sequence).collect::<Option<Vec<_>>>().ok_or_else(shape_error)?;
+            // Batch items are lists (`[text]` or `[text, text_pair]`), as in TEI's schema.
+            let item = |v: &Value| v.is_array().then(|| sequence(v)).flatten();
+            let batch = items.iter().map(item).collect::<Option<Vec<_>>>().ok_or_else(shape_error)?;
             Ok((batch, true))
         }
         _ => Err(shape_error()),
@@ -117,9 +139,11 @@ fn predictions(scores: Vec<LabelScore>) -> Vec<Prediction> {
     post, path = "/predict", tag = "compatibility", request_body = PredictRequest, params(ModelQuery),
     responses(
         (status = 200, description = "All labels, best first; one list per input for a batch", body = PredictResponse),
+        (status = 400, description = "Malformed JSON or query string", body = ErrorResponse),
         (status = 401, description = "Missing or wrong API key", body = ErrorResponse),
         (status = 404, description = "Unknown model", body = ErrorResponse),
         (status = 413, description = "Too many inputs, or an over-long input with `truncate: false`", body = ErrorResponse),
+        (status = 415, description = "Content type is not application/json", body = ErrorResponse),
         (status = 422, description = "Wrong `inputs` shape or fields", body = ErrorResponse),
         (status = 429, description = "The model's inference queue is full", body = ErrorResponse),
         (status = 503, description = "The model failed to load", body = ErrorResponse),
@@ -132,8 +156,8 @@ pub async fn predict(
     JsonBody(request): JsonBody<PredictRequest>,
 ) -> Result<Json<PredictResponse>, ApiError> {
     if let Some(direction) = &request.truncation_direction {
-        if !direction.eq_ignore_ascii_case("right") {
-            return Err(ApiError::invalid("only `truncation_direction: \"right\"` is supported"));
+        if !matches!(direction.as_str(), "Right" | "right") {
+            return Err(ApiError::invalid("only `truncation_direction: \"Right\"` is supported"));
         }
     }
     let (inputs, batch) = predict_inputs(&request.inputs)?;
@@ -192,6 +216,7 @@ pub struct Info {
     get, path = "/info", tag = "compatibility", params(ModelQuery),
     responses(
         (status = 200, description = "The model and the server's limits", body = Info),
+        (status = 400, description = "Malformed query string", body = ErrorResponse),
         (status = 401, description = "Missing or wrong API key", body = ErrorResponse),
         (status = 404, description = "Unknown model", body = ErrorResponse),
         (status = 503, description = "The model failed to load", body = ErrorResponse),
@@ -228,7 +253,7 @@ pub async fn info(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct InferenceRequest {
     /// One text, or several.
-    #[schema(value_type = Object, example = json!("I love this movie!"))]
+    #[schema(schema_with = inference_inputs_schema, example = json!("I love this movie!"))]
     pub inputs: Value,
     /// Task parameters.
     #[serde(default)]
@@ -239,6 +264,7 @@ pub struct InferenceRequest {
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct InferenceParameters {
     /// Keep only the best `k` labels (default: all).
+    #[schema(minimum = 1)]
     pub top_k: Option<usize>,
     /// `softmax`, `sigmoid` or `none`.
     pub function_to_apply: Option<ScoreFunction>,
@@ -252,9 +278,11 @@ pub struct InferenceParameters {
     params(("name" = String, Path, description = "A configured model name")),
     responses(
         (status = 200, description = "One list of labels per input, best first", body = Vec<Vec<LabelScore>>),
+        (status = 400, description = "Malformed JSON", body = ErrorResponse),
         (status = 401, description = "Missing or wrong API key", body = ErrorResponse),
         (status = 404, description = "Unknown model", body = ErrorResponse),
         (status = 413, description = "Too many inputs", body = ErrorResponse),
+        (status = 415, description = "Content type is not application/json", body = ErrorResponse),
         (status = 422, description = "Wrong `inputs` shape or parameters", body = ErrorResponse),
         (status = 429, description = "The model's inference queue is full", body = ErrorResponse),
         (status = 503, description = "The model failed to load", body = ErrorResponse),
@@ -305,7 +333,10 @@ mod tests {
             predict_inputs(&json!([["a", "b"], ["c"]])).unwrap(),
             (vec![TextInput::pair("a", "b"), single("c")], true)
         );
-        for bad in [json!([]), json!(["a"]), json!(["a", "b", "c"]), json!([["a", "b", "c"]]), json!(1), json!([[1]])] {
+        let mixed = json!(["a", ["b"]]);
+        for bad in
+            [json!([]), json!(["a"]), json!(["a", "b", "c"]), json!([["a", "b", "c"]]), json!(1), json!([[1]]), mixed]
+        {
             assert!(predict_inputs(&bad).is_err(), "{bad}");
         }
     }

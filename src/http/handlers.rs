@@ -16,21 +16,23 @@ use crate::registry::ModelStatus;
 use crate::service::{Analysis, AnalyzeOptions, ClearReport, ModelsReport, Readiness};
 
 /// Body of `POST /analyze`: exactly one of `text` (with an optional `text_pair`) and
-/// `texts`, plus transformers pipeline options.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// `texts`, plus transformers pipeline options. Its OpenAPI shape is
+/// [`AnalyzeRequestSchema`](super::analyze_schema::AnalyzeRequestSchema).
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AnalyzeRequest {
-    /// One text.
-    #[schema(example = "I love this movie!")]
+    /// One text (absent, never `null`, when `texts` is given).
+    #[serde(default, deserialize_with = "non_null")]
     pub text: Option<String>,
     /// The second sequence of a text pair (NLI hypothesis, passage); only with `text`.
     pub text_pair: Option<String>,
-    /// Several inputs, answered in order: strings, or `{"text", "text_pair"}` objects.
+    /// Several inputs, answered in order: strings, or `{"text", "text_pair"}` objects
+    /// (absent, never `null`, when `text` is given).
+    #[serde(default, deserialize_with = "non_null")]
     pub texts: Option<Vec<AnalyzeInput>>,
     /// A configured model name; default model when absent.
     pub model: Option<String>,
     /// Keep only the best `k` labels in `scores`; `null` (default) keeps all.
-    #[schema(minimum = 1)]
     pub top_k: Option<usize>,
     /// Overrides the model's score function, as in transformers' pipeline.
     pub function_to_apply: Option<ScoreFunction>,
@@ -39,6 +41,12 @@ pub struct AnalyzeRequest {
     /// `true` (default) cuts over-long inputs to the model's limit; `false` refuses
     /// them with 413 `input_too_long`.
     pub truncate: Option<bool>,
+}
+
+/// Deserializes a field that may be absent (`#[serde(default)]` makes it `None`) but
+/// is never `null`.
+fn non_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
 }
 
 /// One input of `texts`: a string, or a text pair.
@@ -120,7 +128,7 @@ pub(super) fn check_count(state: &AppState, count: usize) -> Result<(), ApiError
 
 /// `POST /analyze`.
 #[utoipa::path(
-    post, path = "/analyze", tag = "inference", request_body = AnalyzeRequest,
+    post, path = "/analyze", tag = "inference", request_body = super::analyze_schema::AnalyzeRequestSchema,
     params(("Cache-Control" = Option<String>, Header, description = "`no-cache`: recompute and refresh the cached entry; `no-store`: recompute and cache nothing")),
     responses(
         (status = 200, description = "One result per input, in input order", body = Analysis),
