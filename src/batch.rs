@@ -66,6 +66,10 @@ pub enum BatchError {
     /// dropped without running.
     #[error("the request was cancelled before the text ran")]
     Cancelled,
+    /// The request that queued the text passed its deadline before the text ran, so
+    /// it was dropped without running.
+    #[error("the request's deadline passed before the text ran")]
+    DeadlineExceeded,
 }
 
 /// Set when the request that queued texts goes away (client disconnect): its texts
@@ -89,7 +93,37 @@ impl Cancel {
 struct Job {
     input: TextInput,
     cancel: Cancel,
+    deadline: Option<Instant>,
     reply: oneshot::Sender<Result<Prediction, BatchError>>,
+}
+
+/// A model's queue metrics, labelled once with the model's name.
+#[derive(Clone)]
+struct QueueMetrics {
+    /// Texts waiting (`sentiserve_queue_depth{model}`).
+    depth: Arc<std::sync::atomic::AtomicI64>,
+    depth_gauge: metrics::Gauge,
+    /// Tokens per input text (`sentiserve_input_tokens{model}`).
+    tokens: metrics::Histogram,
+    /// Texts dropped unrun past their deadline (`sentiserve_deadline_drops_total{model}`).
+    deadline_drops: metrics::Counter,
+}
+
+impl QueueMetrics {
+    fn new(name: &str) -> Self {
+        Self {
+            depth: Arc::default(),
+            depth_gauge: metrics::gauge!("sentiserve_queue_depth", "model" => name.to_string()),
+            tokens: metrics::histogram!("sentiserve_input_tokens", "model" => name.to_string()),
+            deadline_drops: metrics::counter!("sentiserve_deadline_drops_total", "model" => name.to_string()),
+        }
+    }
+
+    /// Counts `delta` texts into (or out of) the queue and updates the gauge.
+    fn add(&self, delta: i64) {
+        let depth = self.depth.fetch_add(delta, std::sync::atomic::Ordering::Relaxed) + delta;
+        self.depth_gauge.set(depth.max(0) as f64);
+    }
 }
 
 /// A handle to a model's queue. Dropping the last handle stops the thread once the
@@ -97,6 +131,7 @@ struct Job {
 pub struct Batcher {
     tx: SyncSender<Job>,
     capacity: usize,
+    metrics: QueueMetrics,
 }
 
 impl Batcher {
@@ -107,32 +142,52 @@ impl Batcher {
         let capacity = config.queue_capacity.max(1);
         let (tx, rx) = mpsc::sync_channel::<Job>(capacity);
         let label = name.to_string();
+        let metrics = QueueMetrics::new(name);
+        let thread_metrics = metrics.clone();
         std::thread::Builder::new()
             .name(format!("infer-{name}"))
-            .spawn(move || run(rx, &model, &config, &label))
+            .spawn(move || run(rx, &model, &config, &label, &thread_metrics))
             .map_err(|source| ModelError::ThreadSpawn { what: "inference", source })?;
-        Ok(Self { tx, capacity })
+        Ok(Self { tx, capacity, metrics })
+    }
+
+    /// The queue's capacity, texts.
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// Queues one input (a text or a text pair) and waits for its prediction. When
-    /// `cancel` is set before the input's batch starts, it is dropped unrun.
+    /// `cancel` is set, or `deadline` passes, before the input's batch starts, it is
+    /// dropped unrun.
     ///
     /// Errors: [`BatchError::QueueFull`] at once when the queue is full;
-    /// [`BatchError::Inference`], [`BatchError::Stopped`] or
-    /// [`BatchError::Cancelled`] from the thread.
-    pub async fn classify(&self, input: TextInput, cancel: Cancel) -> Result<Prediction, BatchError> {
+    /// [`BatchError::Inference`], [`BatchError::Stopped`],
+    /// [`BatchError::Cancelled`] or [`BatchError::DeadlineExceeded`] from the thread.
+    pub async fn classify(
+        &self,
+        input: TextInput,
+        cancel: Cancel,
+        deadline: Option<Instant>,
+    ) -> Result<Prediction, BatchError> {
         let (reply, rx) = oneshot::channel();
-        match self.tx.try_send(Job { input, cancel, reply }) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Err(BatchError::QueueFull(self.capacity)),
-            Err(TrySendError::Disconnected(_)) => return Err(BatchError::Stopped),
+        // Counted before it is sent, so the thread never counts it out first.
+        self.metrics.add(1);
+        let refused = match self.tx.try_send(Job { input, cancel, deadline, reply }) {
+            Ok(()) => None,
+            Err(TrySendError::Full(_)) => Some(BatchError::QueueFull(self.capacity)),
+            Err(TrySendError::Disconnected(_)) => Some(BatchError::Stopped),
+        };
+        if let Some(error) = refused {
+            self.metrics.add(-1);
+            return Err(error);
         }
         rx.await.unwrap_or(Err(BatchError::Stopped))
     }
 }
 
-/// The thread's loop: collect, tokenize, sort, split, run, reply.
-fn run(rx: mpsc::Receiver<Job>, model: &Model, config: &BatchConfig, name: &str) {
+/// The thread's loop: collect, drop what is cancelled or late, tokenize, sort, split,
+/// run, reply.
+fn run(rx: mpsc::Receiver<Job>, model: &Model, config: &BatchConfig, name: &str, metrics: &QueueMetrics) {
     let collect_limit = config.max_batch_size.max(1) * COLLECT_BATCHES;
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
@@ -153,12 +208,20 @@ fn run(rx: mpsc::Receiver<Job>, model: &Model, config: &BatchConfig, name: &str)
                 }
             }
         }
-        // A caller that went away (client disconnect) needs no answer.
+        metrics.add(-(jobs.len() as i64));
+        // A caller that went away (client disconnect) needs no answer; one past its
+        // deadline gets no compute.
+        let now = Instant::now();
         let jobs: Vec<Job> = jobs
             .into_iter()
             .filter_map(|job| {
                 if job.cancel.is_cancelled() {
                     let _ = job.reply.send(Err(BatchError::Cancelled));
+                    return None;
+                }
+                if job.deadline.is_some_and(|deadline| deadline <= now) {
+                    metrics.deadline_drops.increment(1);
+                    let _ = job.reply.send(Err(BatchError::DeadlineExceeded));
                     return None;
                 }
                 (!job.reply.is_closed()).then_some(job)
@@ -167,7 +230,10 @@ fn run(rx: mpsc::Receiver<Job>, model: &Model, config: &BatchConfig, name: &str)
         let mut ready: Vec<(Encoded, Job)> = Vec::with_capacity(jobs.len());
         for job in jobs {
             match model.tokenize_input(&job.input) {
-                Ok(encoded) => ready.push((encoded, job)),
+                Ok(encoded) => {
+                    metrics.tokens.record(encoded.ids.len() as f64);
+                    ready.push((encoded, job));
+                }
                 Err(e) => {
                     let _ = job.reply.send(Err(BatchError::Inference(Arc::new(e))));
                 }

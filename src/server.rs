@@ -7,7 +7,7 @@ use crate::cache::PredictionCache;
 use crate::config::ServerConfig;
 use crate::http::{router, AppState};
 use crate::model::ModelError;
-use crate::registry::{Registry, RegistryError};
+use crate::registry::{Registry, RegistryConfig, RegistryError};
 use crate::service::Service;
 
 /// Why the server could not be built.
@@ -33,10 +33,17 @@ impl App {
     ///
     /// Errors: [`StartError`].
     pub fn new(config: ServerConfig) -> Result<Self, StartError> {
-        let device = config.device.open()?;
-        let registry =
-            Registry::new(config.catalog.models.clone(), &config.catalog.default, device, config.batch.clone())?;
-        let cache = PredictionCache::new(config.cache.clone());
+        let registry_config = RegistryConfig {
+            device_spec: config.device,
+            device: config.device.open()?,
+            batch: config.batch.clone(),
+            bounds: config.registry.clone(),
+            pinned: config.preload.iter().cloned().collect(),
+        };
+        let registry = Registry::new(config.catalog.models.clone(), &config.catalog.default, registry_config)?;
+        let mut cache_config = config.cache.clone();
+        cache_config.model_ttl.extend(registry.cache_ttls());
+        let cache = PredictionCache::new(cache_config);
         Ok(Self { service: Service::new(registry, cache, config.preload.clone()), config })
     }
 
@@ -69,7 +76,10 @@ impl App {
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let drain = crate::http::listener::serve(listener, self.router(), &self.config.connections, shutdown).await?;
+        let maintenance = self.service.spawn_maintenance();
+        let drain = crate::http::listener::serve(listener, self.router(), &self.config.connections, shutdown).await;
+        maintenance.abort();
+        let drain = drain?;
         self.service.flush().await;
         match drain {
             crate::http::listener::Drain::Complete => {

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures::future::try_join_all;
 use serde::Serialize;
@@ -61,6 +62,13 @@ pub enum ServiceError {
         /// The queue's capacity.
         capacity: usize,
     },
+    /// The request passed its deadline (`--request-timeout-ms` or
+    /// `X-Request-Timeout-Ms`); its texts still queued were dropped unrun.
+    #[error("model `{model}`: the request's deadline passed before it completed")]
+    Timeout {
+        /// The model's name.
+        model: String,
+    },
     /// Tokenizing an input failed while checking its length.
     #[error("model `{model}`: {source}")]
     Tokenizer {
@@ -84,11 +92,14 @@ pub struct AnalyzeOptions {
     pub truncate: bool,
     /// What the request lets the cache do (`Cache-Control`).
     pub cache: CachePolicy,
+    /// When the request gives up: past it [`ServiceError::Timeout`], and its queued
+    /// texts are dropped before they reach the model.
+    pub deadline: Option<Instant>,
 }
 
 impl Default for AnalyzeOptions {
     fn default() -> Self {
-        Self { top_k: None, function: None, truncate: true, cache: CachePolicy::Use }
+        Self { top_k: None, function: None, truncate: true, cache: CachePolicy::Use, deadline: None }
     }
 }
 
@@ -148,12 +159,12 @@ impl Drop for CancelOnDrop {
 
 /// One input's cache lookup, computing through the model's batcher on a miss. A text
 /// dropped because *another* request that shared its single-flight computation went
-/// away is looked up again.
+/// away (or passed its deadline) is looked up again.
 async fn lookup(
     cache: PredictionCache,
     loaded: Arc<LoadedModel>,
     input: TextInput,
-    policy: CachePolicy,
+    options: AnalyzeOptions,
     cancel: Cancel,
 ) -> Result<(crate::model::Prediction, bool), Arc<BatchError>> {
     loop {
@@ -162,9 +173,11 @@ async fn lookup(
             fingerprint: Arc::clone(&loaded.fingerprint),
             input: input.clone(),
         };
-        let compute = loaded.batcher.classify(input.clone(), cancel.clone());
-        match cache.lookup(key, policy, compute).await {
+        let compute = loaded.batcher.classify(input.clone(), cancel.clone(), options.deadline);
+        let own_deadline_passed = || options.deadline.is_some_and(|d| d <= Instant::now());
+        match cache.lookup(key, options.cache, compute).await {
             Err(e) if matches!(*e, BatchError::Cancelled) && !cancel.is_cancelled() => continue,
+            Err(e) if matches!(*e, BatchError::DeadlineExceeded) && !own_deadline_passed() => continue,
             outcome => return outcome,
         }
     }
@@ -272,6 +285,22 @@ impl Service {
         options: &AnalyzeOptions,
     ) -> Result<Analysis, ServiceError> {
         let name = model.unwrap_or_else(|| self.registry.default_name());
+        let Some(deadline) = options.deadline else {
+            return self.analyze_now(name, inputs, options).await;
+        };
+        // Dropping the work at the deadline cancels its texts still queued (the
+        // batcher also drops texts it finds past their deadline).
+        tokio::time::timeout_at(deadline.into(), self.analyze_now(name, inputs, options))
+            .await
+            .unwrap_or_else(|_| Err(ServiceError::Timeout { model: name.to_string() }))
+    }
+
+    async fn analyze_now(
+        &self,
+        name: &str,
+        inputs: &[TextInput],
+        options: &AnalyzeOptions,
+    ) -> Result<Analysis, ServiceError> {
         let loaded = self.registry.get(name).await?;
         if !options.truncate {
             check_lengths(name, &loaded.model, inputs).await?;
@@ -289,7 +318,7 @@ impl Service {
             })
             .collect();
 
-        let capacity = self.registry.batch_config().queue_capacity;
+        let capacity = loaded.batcher.capacity();
         if unique.len() > capacity {
             return Err(ServiceError::ExceedsQueue { model: name.to_string(), count: unique.len(), capacity });
         }
@@ -300,9 +329,7 @@ impl Service {
         let _guard = CancelOnDrop(cancel.clone());
         let lookups: Vec<_> = unique
             .iter()
-            .map(|input| {
-                lookup(self.cache.clone(), Arc::clone(&loaded), (*input).clone(), options.cache, cancel.clone())
-            })
+            .map(|input| lookup(self.cache.clone(), Arc::clone(&loaded), (*input).clone(), *options, cancel.clone()))
             .collect();
         let outcomes = tokio::spawn(try_join_all(lookups))
             .await
@@ -315,6 +342,7 @@ impl Service {
                 let model = name.to_string();
                 match source {
                     BatchError::QueueFull(_) => ServiceError::Overloaded { model, source },
+                    BatchError::DeadlineExceeded => ServiceError::Timeout { model },
                     _ => ServiceError::Inference { model, source },
                 }
             })?;
@@ -343,12 +371,12 @@ impl Service {
         let loaded = self.registry.get(name).await?;
         Ok(ModelInfo {
             name: name.to_string(),
-            source: self.registry.status(name)?.source,
+            source: loaded.source.clone(),
             revision: loaded.revision.clone(),
             architecture: loaded.model.architecture(),
             id2label: loaded.model.id2label().to_vec(),
             max_tokens: loaded.model.max_tokens(),
-            batch: self.registry.batch_config().clone(),
+            batch: loaded.batch.clone(),
         })
     }
 
@@ -363,6 +391,23 @@ impl Service {
     pub async fn load(&self, name: &str) -> Result<ModelStatus, ServiceError> {
         self.registry.load(name).await?;
         Ok(self.registry.status(name)?)
+    }
+
+    /// Reloads a model's weights from its sources beside the serving ones and swaps
+    /// them in without a gap (a model that is not loaded is loaded), and returns its
+    /// status.
+    ///
+    /// Errors: [`ServiceError::Registry`]: unknown name, a failed load, or a failed
+    /// reload (the previous weights keep serving).
+    pub async fn reload(&self, name: &str) -> Result<ModelStatus, ServiceError> {
+        self.registry.reload(name).await?;
+        Ok(self.registry.status(name)?)
+    }
+
+    /// Evicts idle models and keeps the registry within its bounds, in the background,
+    /// until the task is aborted.
+    pub fn spawn_maintenance(&self) -> tokio::task::JoinHandle<()> {
+        self.registry.spawn_maintenance()
     }
 
     /// Unloads a model (its weights are freed once in-flight requests finish) and

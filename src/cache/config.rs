@@ -1,5 +1,6 @@
 //! Bounds and tiers of the prediction cache.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use super::disk::DiskConfig;
@@ -14,6 +15,8 @@ pub struct CacheConfig {
     pub capacity_bytes: u64,
     /// Time to live: an entry expires this long after it was written (every tier).
     pub ttl: Option<Duration>,
+    /// Per-model time to live (a manifest's `cache_ttl_secs`), over `ttl`.
+    pub model_ttl: HashMap<String, Duration>,
     /// Time to idle: an entry expires this long after it was last read (memory only).
     pub tti: Option<Duration>,
     /// The disk tier, if enabled.
@@ -24,6 +27,20 @@ pub struct CacheConfig {
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        Self { capacity_bytes: defaults::CACHE_MAX_BYTES, ttl: None, tti: None, disk: None, redis: None }
+        Self {
+            capacity_bytes: defaults::CACHE_MAX_BYTES,
+            ttl: None,
+            model_ttl: HashMap::new(),
+            tti: None,
+            disk: None,
+            redis: None,
+        }
+    }
+}
+
+impl CacheConfig {
+    /// The time to live of `model`'s entries: its own, else the cache's.
+    pub fn ttl_for(&self, model: &str) -> Option<Duration> {
+        self.model_ttl.get(model).copied().or(self.ttl)
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use moka::future::Cache;
 use moka::notification::RemovalCause;
+use moka::Expiry;
 
 use super::config::CacheConfig;
 use super::key::CacheKey;
@@ -43,8 +44,8 @@ impl MemoryTier {
                 }
                 RemovalCause::Explicit | RemovalCause::Replaced => {}
             });
-        if let Some(ttl) = config.ttl {
-            builder = builder.time_to_live(ttl);
+        if config.ttl.is_some() || !config.model_ttl.is_empty() {
+            builder = builder.expire_after(ModelTtl(Arc::new(config.clone())));
         }
         if let Some(tti) = config.tti {
             builder = builder.time_to_idle(tti);
@@ -72,5 +73,29 @@ impl MemoryTier {
         stats.bytes = Some(self.cache.weighted_size());
         stats.capacity_bytes = Some(self.capacity_bytes);
         stats
+    }
+}
+
+/// Time to live per entry: its model's (`cache_ttl_secs`), else the cache's.
+struct ModelTtl(Arc<CacheConfig>);
+
+impl Expiry<CacheKey, Prediction> for ModelTtl {
+    fn expire_after_create(
+        &self,
+        key: &CacheKey,
+        _value: &Prediction,
+        _now: std::time::Instant,
+    ) -> Option<std::time::Duration> {
+        self.0.ttl_for(&key.model)
+    }
+
+    fn expire_after_update(
+        &self,
+        key: &CacheKey,
+        _value: &Prediction,
+        _now: std::time::Instant,
+        _current: Option<std::time::Duration>,
+    ) -> Option<std::time::Duration> {
+        self.0.ttl_for(&key.model)
     }
 }

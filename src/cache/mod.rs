@@ -28,7 +28,6 @@ pub mod tier;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 pub use config::CacheConfig;
 pub use key::CacheKey;
@@ -59,10 +58,10 @@ struct Counters {
     misses: AtomicU64,
 }
 
-/// The tiers below memory, in read order, and the TTL written with each value.
+/// The tiers below memory, in read order, and the TTLs written with the values.
 struct Lower {
     tiers: Vec<Box<dyn Tier>>,
-    ttl: Option<Duration>,
+    config: Arc<CacheConfig>,
 }
 
 impl Lower {
@@ -96,15 +95,16 @@ impl Lower {
         None
     }
 
-    /// Write-behind to every lower tier that is up.
-    fn write(&self, stored: &str, prediction: &Prediction) {
+    /// Write-behind to every lower tier that is up, with `model`'s TTL.
+    fn write(&self, model: &str, stored: &str, prediction: &Prediction) {
         if self.tiers.is_empty() {
             return;
         }
-        let expires_at = self.ttl.map_or(0, |ttl| codec::now_ms() + ttl.as_millis() as u64);
+        let ttl = self.config.ttl_for(model);
+        let expires_at = ttl.map_or(0, |ttl| codec::now_ms() + ttl.as_millis() as u64);
         let bytes = codec::encode(prediction, expires_at);
         for tier in self.tiers.iter().filter(|t| t.is_up()) {
-            tier.put(stored, bytes.clone(), self.ttl);
+            tier.put(stored, bytes.clone(), ttl);
         }
     }
 }
@@ -154,13 +154,9 @@ impl PredictionCache {
 
     /// Builds the cache over already-opened lower tiers (in read order).
     pub fn with_tiers(config: CacheConfig, tiers: Vec<Box<dyn Tier>>) -> Self {
-        let lower = Arc::new(Lower { tiers, ttl: config.ttl });
-        Self {
-            memory: Arc::new(MemoryTier::new(&config)),
-            counters: Arc::new(Counters::default()),
-            lower,
-            config: Arc::new(config),
-        }
+        let config = Arc::new(config);
+        let lower = Arc::new(Lower { tiers, config: Arc::clone(&config) });
+        Self { memory: Arc::new(MemoryTier::new(&config)), counters: Arc::new(Counters::default()), lower, config }
     }
 
     /// Returns the cached prediction for `key` from the first tier that has them, or
@@ -187,7 +183,7 @@ impl PredictionCache {
                 }
                 let prediction = compute.await?;
                 computed.store(true, Ordering::Relaxed);
-                lower.write(&stored, &prediction);
+                lower.write(&key.model, &stored, &prediction);
                 Ok(prediction)
             }
         };
@@ -221,7 +217,7 @@ impl PredictionCache {
                 let prediction = compute.await.map_err(Arc::new)?;
                 self.count(&key.model, false);
                 if policy == CachePolicy::Refresh {
-                    self.lower.write(&codec::stored_key(&key), &prediction);
+                    self.lower.write(&key.model, &codec::stored_key(&key), &prediction);
                     self.memory.cache.insert(key, prediction.clone()).await;
                 }
                 Ok((prediction, false))

@@ -14,6 +14,7 @@ use crate::cache::disk::DiskConfig;
 use crate::cache::redis::RedisConfig;
 use crate::cache::CacheConfig;
 use crate::model::DeviceSpec;
+use crate::registry::RegistryBounds;
 
 /// Which models exist and which one is the default.
 #[derive(Debug, Clone, Args)]
@@ -137,6 +138,23 @@ pub struct ServeArgs {
     /// any. Repeatable; comma-separated in the environment. Off by default.
     #[arg(long, env = "SENTISERVE_CORS_ORIGIN", value_delimiter = ',')]
     pub cors_origin: Vec<String>,
+    /// Most models loaded at once; loading one more evicts the least recently used
+    /// model with no request in flight (pinned models never). Unbounded when unset.
+    #[arg(long, env = "SENTISERVE_MAX_LOADED_MODELS")]
+    pub max_loaded_models: Option<usize>,
+    /// Most estimated bytes (weights + one batch of activations) of loaded models;
+    /// past it the least recently used unpinned model is evicted. Unbounded when unset.
+    #[arg(long, env = "SENTISERVE_MODELS_MAX_BYTES")]
+    pub models_max_bytes: Option<u64>,
+    /// Unload a model after this many seconds without a request (pinned and preloaded
+    /// models excepted); a manifest's `idle_unload_secs` overrides it. 0: never.
+    #[arg(long, env = "SENTISERVE_IDLE_UNLOAD_SECS", default_value_t = 0)]
+    pub idle_unload_secs: u64,
+    /// A request's deadline, ms (0: none); a request may set its own with the
+    /// `X-Request-Timeout-Ms` header. Past it the request answers 503 `timeout` and
+    /// its texts still queued are dropped before they reach the model.
+    #[arg(long, env = "SENTISERVE_REQUEST_TIMEOUT_MS", default_value_t = defaults::REQUEST_TIMEOUT_MS)]
+    pub request_timeout_ms: u64,
     /// Log format: text or json.
     #[arg(long, env = "SENTISERVE_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
@@ -186,6 +204,7 @@ impl ServeArgs {
             cache: CacheConfig {
                 capacity_bytes: self.cache_max_bytes,
                 ttl: secs(self.cache_ttl_secs),
+                model_ttl: std::collections::HashMap::new(),
                 tti: secs(self.cache_tti_secs),
                 disk: self.cache_dir.clone().map(|dir| DiskConfig { dir, capacity_bytes: self.cache_disk_max_bytes }),
                 redis: self.redis_url.clone().map(|url| RedisConfig {
@@ -201,7 +220,16 @@ impl ServeArgs {
                 max_wait: Duration::from_micros(self.batch_wait_us),
                 queue_capacity: self.queue_capacity.max(1),
             },
-            limits: Limits { max_body_bytes: self.max_body_bytes, max_texts: self.max_texts.max(1) },
+            registry: RegistryBounds {
+                max_loaded_models: self.max_loaded_models.map(|n| n.max(1)),
+                max_bytes: self.models_max_bytes,
+                idle_unload: secs(Some(self.idle_unload_secs)),
+            },
+            limits: Limits {
+                max_body_bytes: self.max_body_bytes,
+                max_texts: self.max_texts.max(1),
+                request_timeout: Some(self.request_timeout_ms).filter(|&ms| ms > 0).map(Duration::from_millis),
+            },
             connections: ConnectionLimits {
                 header_read_timeout: Duration::from_millis(self.header_read_timeout_ms.max(1)),
                 body_read_timeout: Duration::from_millis(self.body_read_timeout_ms.max(1)),

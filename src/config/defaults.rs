@@ -37,3 +37,5 @@ pub const MAX_CONNECTIONS: usize = 1024;
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// `--shutdown-grace-secs`: how long a shutdown waits for open requests, s.
 pub const SHUTDOWN_GRACE_SECS: u64 = 30;
+/// `--request-timeout-ms`: a request's deadline, ms (0: none).
+pub const REQUEST_TIMEOUT_MS: u64 = 0;

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::defaults;
-use crate::model::{ModelError, ModelSource};
-use crate::registry::ModelSpec;
+use crate::model::{DeviceSpec, ModelError, ModelSource};
+use crate::registry::{ModelSettings, ModelSpec};
 
 /// The manifest shipped with the binary, used when no `models/models.toml` is found.
 pub const EMBEDDED_MANIFEST: &str = include_str!("../../models/models.toml");
@@ -87,20 +87,75 @@ impl Catalog {
     }
 }
 
-/// The manifest file's shape.
+/// The manifest file's shape. Model tables are checked one by one (so an error names
+/// the model): see [`ManifestEntry`].
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Manifest {
     pub(crate) default: Option<String>,
     #[serde(default)]
-    pub(crate) models: BTreeMap<String, ManifestEntry>,
+    pub(crate) models: BTreeMap<String, toml::Table>,
 }
 
-/// One `[models.NAME]` table.
+/// One source, or several tried in order.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Sources {
+    /// `source = "org/name"`.
+    One(String),
+    /// `source = ["org/name", "./bundled-dir"]`: the first that loads serves.
+    Many(Vec<String>),
+}
+
+/// One `[models.NAME]` table: the source(s) and per-model settings, each overriding
+/// the server-wide flag of the same name.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ManifestEntry {
-    pub(crate) source: String,
+    pub(crate) source: Sources,
+    /// Compute dtype; `f32` (the only one this build runs).
+    pub(crate) dtype: Option<String>,
+    /// `auto`, `cpu`, `cuda[:N]` or `metal`.
+    pub(crate) device: Option<String>,
+    pub(crate) max_batch_size: Option<usize>,
+    pub(crate) max_batch_tokens: Option<usize>,
+    /// Truncation limit in tokens, at most the model's own.
+    pub(crate) max_tokens: Option<usize>,
+    pub(crate) queue_capacity: Option<usize>,
+    /// Never evicted (default: preloaded models are pinned).
+    pub(crate) pinned: Option<bool>,
+    /// Unloaded after this many seconds without a request (0: never).
+    pub(crate) idle_unload_secs: Option<u64>,
+    /// Time to live of this model's cached predictions, s.
+    pub(crate) cache_ttl_secs: Option<u64>,
+}
+
+/// The compute dtypes this build runs.
+const DTYPES: &[&str] = &["f32", "float32"];
+
+impl ManifestEntry {
+    /// The per-model settings.
+    ///
+    /// Errors: a message for an unknown device or an unsupported dtype.
+    fn settings(&self) -> Result<ModelSettings, String> {
+        if let Some(dtype) = &self.dtype {
+            if !DTYPES.contains(&dtype.to_ascii_lowercase().as_str()) {
+                return Err(format!("dtype `{dtype}` is not supported by this build (supported: f32)"));
+            }
+        }
+        let device = self.device.as_deref().map(str::parse::<DeviceSpec>).transpose()?;
+        let secs = |s: Option<u64>| s.map(std::time::Duration::from_secs);
+        Ok(ModelSettings {
+            device,
+            max_batch_size: self.max_batch_size,
+            max_batch_tokens: self.max_batch_tokens,
+            max_tokens: self.max_tokens,
+            queue_capacity: self.queue_capacity,
+            pinned: self.pinned,
+            idle_unload: secs(self.idle_unload_secs),
+            cache_ttl: secs(self.cache_ttl_secs).filter(|d| !d.is_zero()),
+        })
+    }
 }
 
 /// Whether `name` may name a model: letters, digits, `-`, `_`, `.`.
@@ -134,18 +189,33 @@ pub fn catalog(file: Option<&Path>, overrides: &[String], default: Option<&str>)
     let (text, origin, base) = manifest_text(file)?;
     let manifest: Manifest =
         toml::from_str(&text).map_err(|e| ConfigError::Manifest { path: origin.clone(), message: e.to_string() })?;
-    let mut sources: BTreeMap<String, ModelSource> = BTreeMap::new();
-    for (name, entry) in manifest.models {
+    let mut specs: BTreeMap<String, ModelSpec> = BTreeMap::new();
+    for (name, table) in manifest.models {
+        let bad = |message: String| ConfigError::Manifest { path: origin.clone(), message };
         if !valid_name(&name) {
-            return Err(ConfigError::Manifest { path: origin, message: format!("invalid model name `{name}`") });
+            return Err(bad(format!("invalid model name `{name}`")));
         }
-        let relative = entry.source.starts_with("./") || entry.source.starts_with("../");
-        let raw = match (&base, relative) {
-            (Some(base), true) => base.join(&entry.source).display().to_string(),
-            _ => entry.source.clone(),
+        let entry: ManifestEntry =
+            toml::Value::Table(table).try_into().map_err(|e| bad(format!("model `{name}`: {e}")))?;
+        let raw_sources = match &entry.source {
+            Sources::One(one) => vec![one.clone()],
+            Sources::Many(many) => many.clone(),
         };
-        let source = ModelSource::parse(&raw).map_err(|source| ConfigError::Source { name: name.clone(), source })?;
-        sources.insert(name, source);
+        let mut parsed = Vec::with_capacity(raw_sources.len());
+        for raw in &raw_sources {
+            let relative = raw.starts_with("./") || raw.starts_with("../");
+            let raw = match (&base, relative) {
+                (Some(base), true) => base.join(raw.strip_prefix("./").unwrap_or(raw)).display().to_string(),
+                _ => raw.clone(),
+            };
+            parsed.push(ModelSource::parse(&raw).map_err(|source| ConfigError::Source { name: name.clone(), source })?);
+        }
+        if parsed.is_empty() {
+            return Err(bad(format!("model `{name}`: `source` lists no source")));
+        }
+        let settings = entry.settings().map_err(|e| bad(format!("model `{name}`: {e}")))?;
+        let source = parsed.remove(0);
+        specs.insert(name.clone(), ModelSpec { name, source, fallbacks: parsed, settings });
     }
     for arg in overrides {
         let (name, raw) = arg.split_once('=').ok_or_else(|| ConfigError::ModelArg(arg.clone()))?;
@@ -154,17 +224,14 @@ pub fn catalog(file: Option<&Path>, overrides: &[String], default: Option<&str>)
             return Err(ConfigError::ModelArg(arg.clone()));
         }
         let source = ModelSource::parse(raw).map_err(|source| ConfigError::Source { name: name.into(), source })?;
-        sources.insert(name.to_string(), source);
+        specs.insert(name.to_string(), ModelSpec::new(name, source));
     }
     let default = default
         .map(str::to_string)
         .or(manifest.default)
-        .or_else(|| (sources.len() == 1).then(|| sources.keys().next().cloned()).flatten())
+        .or_else(|| (specs.len() == 1).then(|| specs.keys().next().cloned()).flatten())
         .unwrap_or_else(|| defaults::DEFAULT_MODEL.to_string());
-    let catalog = Catalog {
-        models: sources.into_iter().map(|(name, source)| ModelSpec { name, source }).collect(),
-        default: default.clone(),
-    };
+    let catalog = Catalog { models: specs.into_values().collect(), default: default.clone() };
     catalog.check("default model", &default)?;
     Ok(catalog)
 }
@@ -178,10 +245,56 @@ mod tests {
     }
 
     #[test]
-    fn built_in_manifest_defaults_to_the_sst2_distilbert() {
+    fn built_in_manifest_defaults_to_the_sst2_distilbert_then_the_bundled_model() {
         let manifest: Manifest = toml::from_str(EMBEDDED_MANIFEST).unwrap();
         assert_eq!(manifest.default.as_deref(), Some("sentiment"));
-        assert_eq!(manifest.models["sentiment"].source, "distilbert/distilbert-base-uncased-finetuned-sst-2-english");
+        let entry: ManifestEntry = toml::Value::Table(manifest.models["sentiment"].clone()).try_into().unwrap();
+        let Sources::Many(sources) = entry.source else { panic!("expected a list of sources") };
+        assert_eq!(sources, ["distilbert/distilbert-base-uncased-finetuned-sst-2-english", "./minilm-l6-sentiment"]);
+    }
+
+    fn manifest_file(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("models.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn per_model_settings_and_fallback_sources_are_read() {
+        let (dir, path) = manifest_file(
+            "default = \"a\"\n[models.a]\nsource = [\"org/name@v1\", \"./local\"]\nmax_batch_size = 8\n\
+             max_tokens = 128\nqueue_capacity = 16\npinned = false\nidle_unload_secs = 60\ncache_ttl_secs = 30\n\
+             dtype = \"f32\"\ndevice = \"cpu\"\n",
+        );
+        let catalog = catalog(Some(&path), &[], None).unwrap();
+        let spec = &catalog.models[0];
+        assert_eq!(spec.source, ModelSource::Hub { id: "org/name".into(), revision: Some("v1".into()) });
+        assert_eq!(spec.fallbacks, vec![ModelSource::Local(dir.path().join("local"))]);
+        let s = &spec.settings;
+        assert_eq!(
+            (s.max_batch_size, s.max_tokens, s.queue_capacity, s.pinned),
+            (Some(8), Some(128), Some(16), Some(false))
+        );
+        assert_eq!(s.idle_unload, Some(std::time::Duration::from_secs(60)));
+        assert_eq!(s.cache_ttl, Some(std::time::Duration::from_secs(30)));
+        assert_eq!(s.device, Some(DeviceSpec::Cpu));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_settings_name_the_file_the_model_and_the_key() {
+        for (text, wants) in [
+            ("[models.a]\nsource = \"org/n\"\nmax_batch = 8\n", "max_batch"),
+            ("[models.a]\nsource = \"org/n\"\ndtype = \"int4\"\n", "dtype `int4`"),
+            ("[models.a]\nsource = \"org/n\"\ndevice = \"tpu\"\n", "tpu"),
+            ("[models.a]\nsource = []\n", "no source"),
+        ] {
+            let (_dir, path) = manifest_file(text);
+            let message = catalog(Some(&path), &[], Some("a")).unwrap_err().to_string();
+            assert!(message.contains(&path.display().to_string()), "{message}");
+            assert!(message.contains("model `a`"), "{message}");
+            assert!(message.contains(wants), "{message}");
+        }
     }
 
     #[test]

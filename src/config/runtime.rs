@@ -7,6 +7,7 @@ use super::manifest::Catalog;
 use crate::batch::BatchConfig;
 use crate::cache::CacheConfig;
 use crate::model::DeviceSpec;
+use crate::registry::RegistryBounds;
 
 /// Request limits of the HTTP API.
 #[derive(Debug, Clone)]
@@ -15,11 +16,13 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Most texts in one `POST /analyze` (413 above).
     pub max_texts: usize,
+    /// A request's deadline unless it sends `X-Request-Timeout-Ms` (`None`: none).
+    pub request_timeout: Option<Duration>,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_body_bytes: defaults::MAX_BODY_BYTES, max_texts: defaults::MAX_TEXTS }
+        Self { max_body_bytes: defaults::MAX_BODY_BYTES, max_texts: defaults::MAX_TEXTS, request_timeout: None }
     }
 }
 
@@ -72,8 +75,10 @@ pub struct ServerConfig {
     pub device: DeviceSpec,
     /// Prediction-cache bounds and tiers.
     pub cache: CacheConfig,
-    /// Dynamic-batching limits.
+    /// Dynamic-batching limits (models' manifest settings override them).
     pub batch: BatchConfig,
+    /// How many models and bytes may be loaded at once; idle unload.
+    pub registry: RegistryBounds,
     /// HTTP request limits.
     pub limits: Limits,
     /// API keys and CORS.
@@ -91,6 +96,7 @@ impl ServerConfig {
             device: DeviceSpec::Cpu,
             cache: CacheConfig::default(),
             batch: BatchConfig::default(),
+            registry: RegistryBounds::default(),
             limits: Limits::default(),
             http: HttpConfig::default(),
             connections: ConnectionLimits::default(),

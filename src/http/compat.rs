@@ -16,7 +16,7 @@ use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema,
 
 use super::error::{ApiError, ErrorResponse};
 use super::extract::{JsonBody, QueryParams};
-use super::handlers::{cache_policy, check_count, score_function};
+use super::handlers::{cache_policy, check_count, deadline, score_function, whole_number};
 use super::AppState;
 use crate::model::{LabelScore, ScoreFunction, TextInput};
 use crate::service::{Analysis, AnalyzeOptions};
@@ -146,7 +146,7 @@ fn predictions(scores: Vec<LabelScore>) -> Vec<Prediction> {
         (status = 415, description = "Content type is not application/json", body = ErrorResponse),
         (status = 422, description = "Wrong `inputs` shape or fields", body = ErrorResponse),
         (status = 429, description = "The model's inference queue is full", body = ErrorResponse),
-        (status = 503, description = "The model failed to load", body = ErrorResponse),
+        (status = 503, description = "The model failed to load, or the request passed its deadline", body = ErrorResponse),
     ),
 )]
 pub async fn predict(
@@ -166,6 +166,7 @@ pub async fn predict(
         function: request.raw_scores.then_some(ScoreFunction::None),
         truncate: request.truncate.unwrap_or(true),
         cache: cache_policy(&headers),
+        deadline: deadline(&state, &headers)?,
         ..AnalyzeOptions::default()
     };
     let analysis = state.service.analyze(query.model.as_deref(), &inputs, &options).await?;
@@ -265,6 +266,7 @@ pub struct InferenceRequest {
 pub struct InferenceParameters {
     /// Keep only the best `k` labels (default: all).
     #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub top_k: Option<usize>,
     /// `softmax`, `sigmoid` or `none`.
     pub function_to_apply: Option<ScoreFunction>,
@@ -285,7 +287,7 @@ pub struct InferenceParameters {
         (status = 415, description = "Content type is not application/json", body = ErrorResponse),
         (status = 422, description = "Wrong `inputs` shape or parameters", body = ErrorResponse),
         (status = 429, description = "The model's inference queue is full", body = ErrorResponse),
-        (status = 503, description = "The model failed to load", body = ErrorResponse),
+        (status = 503, description = "The model failed to load, or the request passed its deadline", body = ErrorResponse),
     ),
 )]
 pub async fn hf_inference(
@@ -311,6 +313,7 @@ pub async fn hf_inference(
         top_k: request.parameters.top_k,
         function: score_function(request.parameters.function_to_apply, None)?,
         cache: cache_policy(&headers),
+        deadline: deadline(&state, &headers)?,
         ..AnalyzeOptions::default()
     };
     let Analysis { results, .. } = state.service.analyze(Some(&name), &inputs, &options).await?;

@@ -49,6 +49,11 @@ pub enum ErrorKind {
     InferenceError,
     /// 503: the model failed to load or was unloaded mid-request.
     ModelUnavailable,
+    /// 503: a reload failed; the previous weights keep serving.
+    ReloadFailed,
+    /// 503: the request passed its deadline (`--request-timeout-ms`,
+    /// `X-Request-Timeout-Ms`).
+    Timeout,
     /// 500: an unexpected failure (a caught panic).
     Internal,
 }
@@ -68,7 +73,7 @@ impl ErrorKind {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Overloaded => StatusCode::TOO_MANY_REQUESTS,
             Self::InferenceError | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::ModelUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ModelUnavailable | Self::ReloadFailed | Self::Timeout => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -128,7 +133,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorResponse { error: ErrorDetail { kind: self.kind, message: self.message } };
         let mut response = (self.kind.status(), Json(body)).into_response();
-        if matches!(self.kind, ErrorKind::Overloaded | ErrorKind::ModelUnavailable) {
+        if matches!(self.kind, ErrorKind::Overloaded | ErrorKind::ModelUnavailable | ErrorKind::Timeout) {
             response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(RETRY_AFTER_SECS));
         }
         response
@@ -140,6 +145,7 @@ impl From<RegistryError> for ApiError {
         let kind = match e {
             RegistryError::UnknownModel { .. } => ErrorKind::ModelNotFound,
             RegistryError::LoadFailed { .. } => ErrorKind::ModelUnavailable,
+            RegistryError::ReloadFailed { .. } => ErrorKind::ReloadFailed,
         };
         Self::new(kind, e.to_string())
     }
@@ -154,6 +160,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Inference { .. } | ServiceError::Tokenizer { .. } => ErrorKind::InferenceError,
             ServiceError::InputTooLong { .. } => ErrorKind::InputTooLong,
             ServiceError::ExceedsQueue { .. } => ErrorKind::BatchTooLarge,
+            ServiceError::Timeout { .. } => ErrorKind::Timeout,
         };
         Self::new(kind, e.to_string())
     }
@@ -208,6 +215,8 @@ mod tests {
             (ErrorKind::HeadersTooLarge, "headers_too_large", 431),
             (ErrorKind::Overloaded, "overloaded", 429),
             (ErrorKind::ModelUnavailable, "model_unavailable", 503),
+            (ErrorKind::ReloadFailed, "reload_failed", 503),
+            (ErrorKind::Timeout, "timeout", 503),
         ];
         for (kind, name, status) in cases {
             assert_eq!(serde_json::to_value(kind).unwrap(), name);

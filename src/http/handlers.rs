@@ -33,6 +33,7 @@ pub struct AnalyzeRequest {
     /// A configured model name; default model when absent.
     pub model: Option<String>,
     /// Keep only the best `k` labels in `scores`; `null` (default) keeps all.
+    #[serde(default, deserialize_with = "whole_number")]
     pub top_k: Option<usize>,
     /// Overrides the model's score function, as in transformers' pipeline.
     pub function_to_apply: Option<ScoreFunction>,
@@ -47,6 +48,21 @@ pub struct AnalyzeRequest {
 /// is never `null`.
 fn non_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
     T::deserialize(deserializer).map(Some)
+}
+
+/// Deserializes an optional count that JSON may spell `3` or `3.0` (both are the
+/// integer 3 to JSON Schema).
+///
+/// Errors: a negative, fractional or too large number.
+pub(super) fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<usize>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else { return Ok(None) };
+    if let Some(n) = number.as_u64() {
+        return usize::try_from(n).map(Some).map_err(serde::de::Error::custom);
+    }
+    match number.as_f64() {
+        Some(f) if f >= 0.0 && f.fract() == 0.0 && f <= usize::MAX as f64 => Ok(Some(f as usize)),
+        _ => Err(serde::de::Error::custom(format!("expected a non-negative integer, got {number}"))),
+    }
 }
 
 /// One input of `texts`: a string, or a text pair.
@@ -116,6 +132,27 @@ pub(super) fn cache_policy(headers: &HeaderMap) -> CachePolicy {
 }
 
 /// Refuses more inputs than `--max-texts`.
+/// The request's deadline: `X-Request-Timeout-Ms` (ms, > 0), else
+/// `--request-timeout-ms`, else none.
+///
+/// Errors: 422 for a header that is not a positive integer.
+pub(super) fn deadline(state: &AppState, headers: &HeaderMap) -> Result<Option<std::time::Instant>, ApiError> {
+    let timeout = match headers.get(REQUEST_TIMEOUT_HEADER) {
+        Some(value) => {
+            let ms = value.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()).filter(|&ms| ms > 0);
+            let ms = ms.ok_or_else(|| {
+                ApiError::invalid(format!("`{REQUEST_TIMEOUT_HEADER}` must be a positive integer (milliseconds)"))
+            })?;
+            Some(std::time::Duration::from_millis(ms))
+        }
+        None => state.limits.request_timeout,
+    };
+    Ok(timeout.map(|t| std::time::Instant::now() + t))
+}
+
+/// The header a request sets its own deadline with, ms.
+pub const REQUEST_TIMEOUT_HEADER: &str = "x-request-timeout-ms";
+
 pub(super) fn check_count(state: &AppState, count: usize) -> Result<(), ApiError> {
     if count > state.limits.max_texts {
         return Err(ApiError::new(
@@ -129,6 +166,7 @@ pub(super) fn check_count(state: &AppState, count: usize) -> Result<(), ApiError
 /// `POST /analyze`.
 #[utoipa::path(
     post, path = "/analyze", tag = "inference", request_body = super::analyze_schema::AnalyzeRequestSchema,
+    description = "Classifies one input or several. A request may set its own deadline with the `X-Request-Timeout-Ms` header (ms; default `--request-timeout-ms`): past it the answer is 503 `timeout` and its queued texts are dropped unrun.",
     params(("Cache-Control" = Option<String>, Header, description = "`no-cache`: recompute and refresh the cached entry; `no-store`: recompute and cache nothing")),
     responses(
         (status = 200, description = "One result per input, in input order", body = Analysis),
@@ -140,7 +178,7 @@ pub(super) fn check_count(state: &AppState, count: usize) -> Result<(), ApiError
         (status = 422, description = "Missing, extra or wrongly typed fields", body = ErrorResponse),
         (status = 429, description = "The model's inference queue is full", body = ErrorResponse),
         (status = 500, description = "Inference failed", body = ErrorResponse),
-        (status = 503, description = "The model failed to load or was unloaded", body = ErrorResponse),
+        (status = 503, description = "The model failed to load, or the request passed its deadline", body = ErrorResponse),
     ),
 )]
 pub async fn analyze(
@@ -174,6 +212,7 @@ pub async fn analyze(
         function: score_function(request.function_to_apply, request.raw_scores)?,
         truncate: request.truncate.unwrap_or(true),
         cache: cache_policy(&headers),
+        deadline: deadline(&state, &headers)?,
     };
     let analysis = state.service.analyze(request.model.as_deref(), &inputs, &options).await?;
     Ok(Json(analysis))
@@ -208,6 +247,26 @@ pub async fn load_model(
     Path(name): Path<String>,
 ) -> Result<Json<ModelStatus>, ApiError> {
     Ok(Json(state.service.load(&name).await?))
+}
+
+/// `POST /models/{name}/reload`: loads the model's weights again from its sources
+/// beside the serving ones and swaps them in atomically (no gap, no error for
+/// requests); a failed reload keeps the old weights serving.
+#[utoipa::path(
+    post, path = "/models/{name}/reload", tag = "models",
+    params(("name" = String, Path, description = "A configured model name")),
+    responses(
+        (status = 200, description = "The new weights serve (a model that was not loaded is loaded)", body = ModelStatus),
+        (status = 401, description = "Missing or wrong admin key", body = ErrorResponse),
+        (status = 404, description = "Unknown model", body = ErrorResponse),
+        (status = 503, description = "The reload failed (the previous weights keep serving) or the load failed", body = ErrorResponse),
+    ),
+)]
+pub async fn reload_model(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<ModelStatus>, ApiError> {
+    Ok(Json(state.service.reload(&name).await?))
 }
 
 /// `DELETE /models/{name}`: unloads a model; its cached predictions stay valid.
@@ -317,4 +376,28 @@ pub async fn readyz(state: State<AppState>) -> (StatusCode, Json<Readiness>) {
 pub async fn metrics(State(state): State<AppState>) -> Response {
     state.metrics.run_upkeep();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_k_takes_integers_however_json_spells_them() {
+        let parse = |body: &str| serde_json::from_str::<AnalyzeRequest>(body).map(|r| r.top_k);
+        assert_eq!(parse(r#"{"text": "x", "top_k": 3}"#).unwrap(), Some(3));
+        assert_eq!(parse(r#"{"text": "x", "top_k": 3.0}"#).unwrap(), Some(3));
+        assert_eq!(parse(r#"{"text": "x", "top_k": null}"#).unwrap(), None);
+        assert_eq!(parse(r#"{"text": "x"}"#).unwrap(), None);
+        for bad in [r#"{"top_k": 2.5}"#, r#"{"top_k": -1}"#, r#"{"top_k": "3"}"#] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn text_and_texts_may_be_absent_but_never_null() {
+        assert!(serde_json::from_str::<AnalyzeRequest>(r#"{"text": null, "texts": ["a"]}"#).is_err());
+        assert!(serde_json::from_str::<AnalyzeRequest>(r#"{"text": "a", "texts": null}"#).is_err());
+        assert!(serde_json::from_str::<AnalyzeRequest>(r#"{"texts": ["a"]}"#).is_ok());
+    }
 }

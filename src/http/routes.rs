@@ -36,6 +36,7 @@ pub fn table(keys: Arc<Keys>) -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::cache_stats));
     let admin = OpenApiRouter::new()
         .routes(routes!(handlers::load_model))
+        .routes(routes!(handlers::reload_model))
         .routes(routes!(handlers::unload_model))
         .routes(routes!(handlers::clear_cache));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -94,7 +95,9 @@ mod tests {
         ] {
             assert!(secured(path, method), "{method} {path}");
         }
-        for (path, method) in [("/models/{name}/load", "post"), ("/models/{name}", "delete")] {
+        for (path, method) in
+            [("/models/{name}/load", "post"), ("/models/{name}/reload", "post"), ("/models/{name}", "delete")]
+        {
             assert!(secured(path, method), "{method} {path}");
         }
         for (path, method) in [

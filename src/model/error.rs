@@ -59,6 +59,9 @@ pub enum ModelError {
         /// The panic's message.
         message: String,
     },
+    /// Every source of a model failed (`source: error`, in the order tried).
+    #[error("every source failed: {}", .0.join("; "))]
+    AllSourcesFailed(Vec<String>),
     /// The operating system refused to start a thread.
     #[error("cannot start the {what} thread: {source}")]
     ThreadSpawn {

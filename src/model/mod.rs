@@ -53,6 +53,7 @@ pub struct Model {
     classifier: Box<dyn SequenceClassifier>,
     device: Device,
     execution: Execution,
+    hidden_size: usize,
 }
 
 impl Model {
@@ -65,6 +66,14 @@ impl Model {
     /// [`ModelError::UnsupportedArchitecture`], [`ModelError::Tokenizer`], and
     /// [`ModelError::Tensor`] for a missing or misshapen weight.
     pub fn load(files: &ModelFiles, device: &Device) -> Result<Self> {
+        Self::load_with(files, device, None)
+    }
+
+    /// [`Model::load`] with a truncation limit in tokens (`max_tokens`), at most the
+    /// model's own (larger values are capped to it).
+    ///
+    /// Errors: as [`Model::load`].
+    pub fn load_with(files: &ModelFiles, device: &Device, max_tokens: Option<usize>) -> Result<Self> {
         let raw =
             std::fs::read(&files.config).map_err(|source| ModelError::Io { path: files.config.clone(), source })?;
         let json: serde_json::Value = serde_json::from_slice(&raw).map_err(|e| ModelError::Config(e.to_string()))?;
@@ -84,18 +93,29 @@ impl Model {
             weights: &weights,
             num_labels: id2label.len(),
         })?;
-        let text = TextEncoder::from_file(&files.tokenizer, loaded.max_tokens)?;
+        let max_tokens = max_tokens.map_or(loaded.max_tokens, |limit| limit.clamp(2, loaded.max_tokens));
+        let text = TextEncoder::from_file(&files.tokenizer, max_tokens)?;
         let execution = if device.is_cpu() { Execution::Packed } else { Execution::Padded };
+        let hidden_size = ["hidden_size", "dim", "d_model"]
+            .iter()
+            .find_map(|key| json.get(*key).and_then(serde_json::Value::as_u64))
+            .unwrap_or(0) as usize;
         Ok(Self {
             architecture: model_type,
             function: shared.score_function(id2label.len()),
             id2label,
-            max_tokens: loaded.max_tokens,
+            max_tokens,
+            hidden_size,
             text,
             classifier: loaded.classifier,
             device: device.clone(),
             execution,
         })
+    }
+
+    /// The width of the hidden states (`hidden_size`), 0 when the config does not say.
+    pub fn hidden_size(&self) -> usize {
+        self.hidden_size
     }
 
     /// The HF `model_type` of the checkpoint, e.g. `bert`.

@@ -1,4 +1,4 @@
-//! The model registry: the process-wide cache of loaded models.
+//! The model registry: the process-wide, bounded cache of loaded models.
 //!
 //! Every configured name has a slot. A model is loaded at most once at a time: the
 //! first caller loads it while concurrent callers wait on the same load
@@ -6,28 +6,31 @@
 //! the registry's reference; requests already holding it finish first, then the
 //! weights are freed. Only configured names can be loaded, so no request can make the
 //! server fetch an arbitrary model.
+//!
+//! Like `st.cache_resource(max_entries=…, ttl=…)`, the registry is bounded
+//! (`--max-loaded-models`, `--models-max-bytes`: the least recently used model with no
+//! request in flight is evicted, pinned ones never) and expiring (`idle_unload_secs`),
+//! see [`bounds`]. A reload loads new weights beside the old ones and swaps them
+//! atomically (Triton's model control), see [`Registry::reload`].
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+pub mod bounds;
+pub mod load;
+pub mod spec;
+pub mod status;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::Duration;
 
 use candle_core::Device;
-use serde::Serialize;
 
 use crate::batch::{BatchConfig, Batcher};
 use crate::model::device::device_name;
-use crate::model::hf::source;
-use crate::model::{Model, ModelError, ModelSource};
-
-/// A configured model name and where its files come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModelSpec {
-    /// The name requests use (`"model": "sentiment"`).
-    pub name: String,
-    /// Local directory or Hub id.
-    pub source: ModelSource,
-}
+use crate::model::{DeviceSpec, Model, ModelError};
+pub use bounds::RegistryBounds;
+pub use spec::{ModelSettings, ModelSpec};
+pub use status::{ModelState, ModelStatus};
 
 /// A model in memory with its inference queue.
 pub struct LoadedModel {
@@ -37,10 +40,18 @@ pub struct LoadedModel {
     pub model: Arc<Model>,
     /// Its dynamic-batching queue.
     pub batcher: Batcher,
+    /// The limits its queue runs with.
+    pub batch: BatchConfig,
     /// Identity of the loaded weights; part of every cache key.
     pub fingerprint: Arc<str>,
     /// Resolved Hub commit, or `None` for local directories.
     pub revision: Option<String>,
+    /// The source the weights came from.
+    pub source: String,
+    /// Why the sources before `source` failed (a fallback serves), if they did.
+    pub fallback_reason: Option<String>,
+    /// Estimated memory: weights plus one full batch of activations, bytes.
+    pub bytes: u64,
     /// Wall time of the load, ms.
     pub load_ms: f64,
 }
@@ -64,53 +75,14 @@ pub enum RegistryError {
         /// The load error.
         source: Arc<ModelError>,
     },
-}
-
-/// A slot's lifecycle state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ModelState {
-    /// Not in memory; the next request loads it.
-    Unloaded,
-    /// A load is running.
-    Loading,
-    /// In memory and serving.
-    Loaded,
-    /// The last load failed.
-    Failed,
-}
-
-/// What `GET /models` shows of one model.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ModelStatus {
-    /// Configured name.
-    pub name: String,
-    /// Source as configured.
-    pub source: String,
-    /// Whether it is the default model.
-    pub default: bool,
-    /// Lifecycle state.
-    pub state: ModelState,
-    /// Resolved revision (Hub commit), if known.
-    pub revision: Option<String>,
-    /// HF `model_type` of the checkpoint, once loaded.
-    pub architecture: Option<String>,
-    /// Label names by class index, once loaded.
-    pub labels: Option<Vec<String>>,
-    /// Device the weights live on, once loaded.
-    pub device: Option<String>,
-    /// Parameter count, once loaded.
-    pub parameters: Option<usize>,
-    /// Longest input in tokens (longer texts are truncated), once loaded.
-    pub max_tokens: Option<usize>,
-    /// Fingerprint of the loaded weights.
-    pub fingerprint: Option<String>,
-    /// Duration of the last successful load, ms.
-    pub load_ms: Option<f64>,
-    /// How many loads were started since the process began.
-    pub loads: u64,
-    /// Why the last load failed.
-    pub error: Option<String>,
+    /// A reload failed; the previous weights keep serving.
+    #[error("model `{name}` failed to reload (the previous weights keep serving): {source}")]
+    ReloadFailed {
+        /// The model's name.
+        name: String,
+        /// The load error.
+        source: Arc<ModelError>,
+    },
 }
 
 enum SlotState {
@@ -122,21 +94,64 @@ enum SlotState {
 
 struct Slot {
     spec: ModelSpec,
+    /// The spec's batching limits over the server-wide ones.
+    batch: BatchConfig,
+    pinned: bool,
+    idle_unload: Option<Duration>,
     /// A std mutex: it is held only to read or swap the state, never across an await.
     state: Mutex<SlotState>,
-    /// Held across a whole load or unload so they never interleave (single-flight).
+    /// Held across a whole load, reload or unload so they never interleave
+    /// (single-flight).
     transition: tokio::sync::Mutex<()>,
     loads: AtomicU64,
+    evictions: AtomicU64,
+    /// When a request last took the model, ms since the Unix epoch (0: never).
+    last_used_ms: AtomicU64,
+    /// Why the last reload failed, while the previous weights serve.
+    reload_error: Mutex<Option<String>>,
     /// Set by the first successful load: from then on an unloaded model is one that can
     /// load on demand, not one the server is still waiting for.
-    ever_loaded: std::sync::atomic::AtomicBool,
+    ever_loaded: AtomicBool,
+}
+
+impl Slot {
+    fn state(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn loaded(&self) -> Option<Arc<LoadedModel>> {
+        match &*self.state() {
+            SlotState::Loaded(model) => Some(Arc::clone(model)),
+            _ => None,
+        }
+    }
+
+    fn touch(&self) {
+        self.last_used_ms.store(crate::cache::codec::now_ms(), Ordering::Relaxed);
+    }
+}
+
+/// What the registry is built with besides the models.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    /// The device models load onto unless their settings name another, as asked for.
+    pub device_spec: DeviceSpec,
+    /// That device, opened.
+    pub device: Device,
+    /// Batching limits unless a model's settings override them.
+    pub batch: BatchConfig,
+    /// How many models, and how many bytes, may be loaded at once; idle unload.
+    pub bounds: RegistryBounds,
+    /// Models pinned unless their settings say otherwise (the preloaded ones).
+    pub pinned: HashSet<String>,
 }
 
 struct Shared {
     slots: BTreeMap<String, Slot>,
     default: String,
     device: Device,
-    batch: BatchConfig,
+    device_spec: DeviceSpec,
+    bounds: RegistryBounds,
 }
 
 /// A cheap-to-clone handle to the registry.
@@ -146,36 +161,41 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Builds a registry of `specs` (nothing loaded yet) on `device`.
+    /// Builds a registry of `specs` (nothing loaded yet).
     ///
-    /// Errors: `default` is not among `specs`.
-    pub fn new(
-        specs: Vec<ModelSpec>,
-        default: &str,
-        device: Device,
-        batch: BatchConfig,
-    ) -> Result<Self, RegistryError> {
+    /// Errors: [`RegistryError::UnknownModel`] when `default` is not among `specs`.
+    pub fn new(specs: Vec<ModelSpec>, default: &str, config: RegistryConfig) -> Result<Self, RegistryError> {
         let slots: BTreeMap<String, Slot> = specs
             .into_iter()
             .map(|spec| {
+                let pinned = spec.settings.pinned.unwrap_or_else(|| config.pinned.contains(&spec.name));
+                let idle_unload = spec.settings.idle_unload.or(config.bounds.idle_unload).filter(|d| !d.is_zero());
                 let slot = Slot {
+                    batch: spec.settings.batch(&config.batch),
+                    pinned,
+                    idle_unload,
                     spec: spec.clone(),
                     state: Mutex::new(SlotState::Unloaded),
                     transition: tokio::sync::Mutex::new(()),
                     loads: AtomicU64::new(0),
-                    ever_loaded: std::sync::atomic::AtomicBool::new(false),
+                    evictions: AtomicU64::new(0),
+                    last_used_ms: AtomicU64::new(0),
+                    reload_error: Mutex::new(None),
+                    ever_loaded: AtomicBool::new(false),
                 };
                 (spec.name, slot)
             })
             .collect();
-        let registry = Self { shared: Arc::new(Shared { slots, default: default.to_string(), device, batch }) };
+        let shared = Shared {
+            slots,
+            default: default.to_string(),
+            device: config.device,
+            device_spec: config.device_spec,
+            bounds: config.bounds,
+        };
+        let registry = Self { shared: Arc::new(shared) };
         registry.slot(default)?;
         Ok(registry)
-    }
-
-    /// The batching limits every model's queue runs with.
-    pub fn batch_config(&self) -> &BatchConfig {
-        &self.shared.batch
     }
 
     /// The default model's name.
@@ -188,6 +208,15 @@ impl Registry {
         self.shared.slots.keys().cloned().collect()
     }
 
+    /// The per-model time to live of prediction-cache entries that the manifest sets.
+    pub fn cache_ttls(&self) -> Vec<(String, Duration)> {
+        self.shared
+            .slots
+            .values()
+            .filter_map(|slot| slot.spec.settings.cache_ttl.map(|ttl| (slot.spec.name.clone(), ttl)))
+            .collect()
+    }
+
     fn slot(&self, name: &str) -> Result<&Slot, RegistryError> {
         self.shared
             .slots
@@ -195,13 +224,14 @@ impl Registry {
             .ok_or_else(|| RegistryError::UnknownModel { name: name.to_string(), known: self.names().join(", ") })
     }
 
-    /// The model, loading it first if it is not in memory. A model whose last load
-    /// failed is not retried here (see [`Registry::load`]).
+    /// The model, loading it first if it is not in memory, and marks it used. A model
+    /// whose last load failed is not retried here (see [`Registry::load`]).
     ///
     /// Errors: [`RegistryError::UnknownModel`], [`RegistryError::LoadFailed`].
     pub async fn get(&self, name: &str) -> Result<Arc<LoadedModel>, RegistryError> {
         let slot = self.slot(name)?;
-        match &*slot.state.lock().unwrap_or_else(|p| p.into_inner()) {
+        slot.touch();
+        match &*slot.state() {
             SlotState::Loaded(model) => return Ok(Arc::clone(model)),
             SlotState::Failed(source) => {
                 return Err(RegistryError::LoadFailed { name: name.to_string(), source: Arc::clone(source) })
@@ -224,7 +254,7 @@ impl Registry {
         let _transition = slot.transition.lock().await;
         let name = slot.spec.name.clone();
         {
-            let mut state = slot.state.lock().unwrap_or_else(|p| p.into_inner());
+            let mut state = slot.state();
             match &*state {
                 SlotState::Loaded(model) => return Ok(Arc::clone(model)),
                 SlotState::Failed(source) if !retry_failed => {
@@ -233,35 +263,89 @@ impl Registry {
                 _ => *state = SlotState::Loading,
             }
         }
-        slot.loads.fetch_add(1, Ordering::SeqCst);
-        tracing::info!(model = %name, source = %slot.spec.source, "loading model");
-        let (spec, device, batch) = (slot.spec.clone(), self.shared.device.clone(), self.shared.batch.clone());
-        let outcome = tokio::task::spawn_blocking(move || load_model(&spec, &device, batch))
-            .await
-            .unwrap_or_else(|e| Err(ModelError::Panic { during: "load", message: e.to_string() }));
-        let mut state = slot.state.lock().unwrap_or_else(|p| p.into_inner());
+        let outcome = self.run_load(slot, false).await;
+        let mut state = slot.state();
         match outcome {
             Ok(loaded) => {
-                let loaded = Arc::new(loaded);
-                tracing::info!(
-                    model = %name,
-                    load_ms = format!("{:.0}", loaded.load_ms),
-                    device = %device_name(loaded.model.device()),
-                    parameters = loaded.model.num_params(),
-                    architecture = %loaded.model.architecture(),
-                    "model ready"
-                );
-                metrics::histogram!("sentiserve_model_load_seconds", "model" => name.clone())
-                    .record(loaded.load_ms / 1000.0);
                 *state = SlotState::Loaded(Arc::clone(&loaded));
+                drop(state);
                 slot.ever_loaded.store(true, Ordering::SeqCst);
+                slot.touch();
+                self.enforce_bounds(&name);
                 Ok(loaded)
             }
             Err(error) => {
                 tracing::error!(model = %name, error = %error, "model failed to load");
                 let source = Arc::new(error);
                 *state = SlotState::Failed(Arc::clone(&source));
+                drop(state);
+                self.publish_gauges();
                 Err(RegistryError::LoadFailed { name, source })
+            }
+        }
+    }
+
+    /// Resolves and loads the slot's model on the blocking pool (`refresh`: re-resolve
+    /// Hub revisions rather than reuse the cached snapshot).
+    async fn run_load(&self, slot: &Slot, refresh: bool) -> Result<Arc<LoadedModel>, ModelError> {
+        slot.loads.fetch_add(1, Ordering::SeqCst);
+        tracing::info!(model = %slot.spec.name, source = %slot.spec.sources_text(), "loading model");
+        let device = match slot.spec.settings.device {
+            Some(spec) if spec != self.shared.device_spec => spec.open()?,
+            _ => self.shared.device.clone(),
+        };
+        let job = load::LoadJob { spec: slot.spec.clone(), device, batch: slot.batch.clone(), refresh };
+        let loaded = tokio::task::spawn_blocking(move || load::load_model(&job))
+            .await
+            .unwrap_or_else(|e| Err(ModelError::Panic { during: "load", message: e.to_string() }))?;
+        tracing::info!(
+            model = %slot.spec.name,
+            source = %loaded.source,
+            load_ms = format!("{:.0}", loaded.load_ms),
+            device = %device_name(loaded.model.device()),
+            parameters = loaded.model.num_params(),
+            bytes = loaded.bytes,
+            architecture = %loaded.model.architecture(),
+            "model ready"
+        );
+        metrics::histogram!("sentiserve_model_load_seconds", "model" => slot.spec.name.clone())
+            .record(loaded.load_ms / 1000.0);
+        Ok(Arc::new(loaded))
+    }
+
+    /// Loads the model's weights again from its sources (a local directory is re-read,
+    /// a Hub revision re-resolved) beside the serving ones, then swaps them in
+    /// atomically: requests never see a gap, those in flight finish on the old weights,
+    /// which are freed after. A model that is not loaded is simply loaded.
+    ///
+    /// Errors: [`RegistryError::ReloadFailed`] (the old weights keep serving and
+    /// `GET /models` shows the error), [`RegistryError::LoadFailed`] when nothing was
+    /// loaded and the load failed, [`RegistryError::UnknownModel`].
+    pub async fn reload(&self, name: &str) -> Result<Arc<LoadedModel>, RegistryError> {
+        let slot = self.slot(name)?;
+        let transition = slot.transition.lock().await;
+        let Some(old) = slot.loaded() else {
+            drop(transition);
+            return self.load_slot(slot, true).await;
+        };
+        match self.run_load(slot, true).await {
+            Ok(new) => {
+                *slot.state() = SlotState::Loaded(Arc::clone(&new));
+                *slot.reload_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                tracing::info!(
+                    model = name,
+                    old_fingerprint = %old.fingerprint,
+                    new_fingerprint = %new.fingerprint,
+                    "model reloaded; requests in flight finish on the previous weights"
+                );
+                drop(transition);
+                self.enforce_bounds(name);
+                Ok(new)
+            }
+            Err(error) => {
+                tracing::error!(model = name, error = %error, "model failed to reload; the previous weights keep serving");
+                *slot.reload_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error.to_string());
+                Err(RegistryError::ReloadFailed { name: name.to_string(), source: Arc::new(error) })
             }
         }
     }
@@ -273,12 +357,13 @@ impl Registry {
     pub async fn unload(&self, name: &str) -> Result<bool, RegistryError> {
         let slot = self.slot(name)?;
         let _transition = slot.transition.lock().await;
-        let previous =
-            std::mem::replace(&mut *slot.state.lock().unwrap_or_else(|p| p.into_inner()), SlotState::Unloaded);
+        let previous = std::mem::replace(&mut *slot.state(), SlotState::Unloaded);
         let was_loaded = matches!(previous, SlotState::Loaded(_));
         if was_loaded {
             tracing::info!(model = name, "model unloaded");
         }
+        drop(previous);
+        self.publish_gauges();
         Ok(was_loaded)
     }
 
@@ -293,7 +378,7 @@ impl Registry {
     ///
     /// Errors: [`RegistryError::UnknownModel`].
     pub fn state(&self, name: &str) -> Result<ModelState, RegistryError> {
-        Ok(state_of(&self.slot(name)?.state.lock().unwrap_or_else(|p| p.into_inner())))
+        Ok(state_of(&self.slot(name)?.state()))
     }
 
     /// The status of one model.
@@ -301,30 +386,46 @@ impl Registry {
     /// Errors: [`RegistryError::UnknownModel`].
     pub fn status(&self, name: &str) -> Result<ModelStatus, RegistryError> {
         let slot = self.slot(name)?;
-        let state = slot.state.lock().unwrap_or_else(|p| p.into_inner());
+        let state = slot.state();
+        let last_used = slot.last_used_ms.load(Ordering::Relaxed);
         let mut status = ModelStatus {
             name: slot.spec.name.clone(),
-            source: slot.spec.source.to_string(),
+            source: slot.spec.sources_text(),
+            serving_source: None,
+            fallback_reason: None,
             default: slot.spec.name == self.shared.default,
             state: state_of(&state),
+            pinned: slot.pinned,
+            idle_unload_secs: slot.idle_unload.map(|d| d.as_secs()),
+            last_used_ms: (last_used > 0).then_some(last_used),
+            bytes: None,
             revision: None,
             architecture: None,
             labels: None,
             device: None,
+            dtype: None,
             parameters: None,
             max_tokens: None,
+            max_batch_size: slot.batch.max_batch_size,
+            queue_capacity: slot.batch.queue_capacity,
             fingerprint: None,
             load_ms: None,
             loads: slot.loads.load(Ordering::SeqCst),
+            evictions: slot.evictions.load(Ordering::SeqCst),
             error: None,
+            reload_error: slot.reload_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         };
         match &*state {
             SlotState::Loaded(loaded) => {
                 let model = &loaded.model;
+                status.serving_source = Some(loaded.source.clone());
+                status.fallback_reason = loaded.fallback_reason.clone();
+                status.bytes = Some(loaded.bytes);
                 status.revision = loaded.revision.clone();
                 status.architecture = Some(model.architecture().to_string());
                 status.labels = Some(model.id2label().to_vec());
                 status.device = Some(device_name(model.device()));
+                status.dtype = Some("f32".into());
                 status.parameters = Some(model.num_params());
                 status.max_tokens = Some(model.max_tokens());
                 status.fingerprint = Some(loaded.fingerprint.to_string());
@@ -351,21 +452,5 @@ fn state_of(state: &SlotState) -> ModelState {
     }
 }
 
-/// Resolves, loads and starts the batcher of one model (blocking).
-///
-/// Errors: [`ModelError`] from resolving, fingerprinting, loading or the thread start.
-fn load_model(spec: &ModelSpec, device: &Device, batch: BatchConfig) -> Result<LoadedModel, ModelError> {
-    let started = Instant::now();
-    let files = source::resolve(&spec.source, false)?;
-    let fingerprint = files.fingerprint(&spec.name)?;
-    let model = Arc::new(Model::load(&files, device)?);
-    let batcher = Batcher::spawn(&spec.name, Arc::clone(&model), batch)?;
-    Ok(LoadedModel {
-        name: Arc::from(spec.name.as_str()),
-        model,
-        batcher,
-        fingerprint: Arc::from(fingerprint),
-        revision: files.revision,
-        load_ms: started.elapsed().as_secs_f64() * 1000.0,
-    })
-}
+#[cfg(test)]
+mod tests;

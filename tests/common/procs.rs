@@ -93,18 +93,29 @@ impl std::ops::Deref for ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `sentiserve serve --port P ARGS...`, logging to `log`.
+    /// Starts `sentiserve serve --port P ARGS...`, logging to `log`. The Hub is off
+    /// (`HF_HUB_OFFLINE=1`): no test process may reach off this machine.
     pub fn spawn(args: &[String], log: &Path) -> Self {
+        Self::spawn_with(args, log, &[("HF_HUB_OFFLINE", "1")], None)
+    }
+
+    /// [`ServerProcess::spawn`] with its own environment variables and working
+    /// directory (`None`: the test's).
+    pub fn spawn_with(args: &[String], log: &Path, env: &[(&str, &str)], cwd: Option<&Path>) -> Self {
         let port = free_port();
         let file = std::fs::File::create(log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_sentiserve"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sentiserve"));
+        command
             .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
             .args(args)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
-            .stderr(Stdio::from(file))
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::from(file));
+        if let Some(dir) = cwd {
+            command.current_dir(dir);
+        }
+        let child = command.spawn().unwrap();
         wait_for_port(port, true);
         Self { child: Some(child), http: Http::new(format!("http://127.0.0.1:{port}"), Some(log.to_path_buf())) }
     }

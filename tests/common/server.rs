@@ -24,10 +24,7 @@ impl std::ops::Deref for TestServer {
 /// A configuration whose models are `(name, directory)` pairs, the first the default,
 /// all preloaded.
 pub fn config(models: &[(&str, std::path::PathBuf)]) -> ServerConfig {
-    let specs = models
-        .iter()
-        .map(|(name, dir)| ModelSpec { name: name.to_string(), source: ModelSource::Local(dir.clone()) })
-        .collect();
+    let specs = models.iter().map(|(name, dir)| ModelSpec::new(*name, ModelSource::Local(dir.clone()))).collect();
     let mut config = ServerConfig::new(Catalog { models: specs, default: models[0].0.to_string() });
     config.preload = models.iter().map(|(n, _)| n.to_string()).collect();
     config

@@ -165,13 +165,30 @@ impl ModelFiles {
 /// Errors: [`ModelError::MissingFile`] for an incomplete directory,
 /// [`ModelError::Hub`] when a download fails.
 pub fn resolve(source: &ModelSource, progress: bool) -> Result<ModelFiles> {
+    resolve_with(source, progress, false)
+}
+
+/// Whether `HF_HUB_OFFLINE` (the Hub's standard variable) forbids network access:
+/// `1`, `true`, `yes` or `on`, as `huggingface_hub` reads it.
+pub fn hub_offline() -> bool {
+    std::env::var("HF_HUB_OFFLINE")
+        .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+}
+
+/// [`resolve`], and with `refresh` a Hub source asks the Hub for the revision's
+/// current commit and files instead of reusing a cached snapshot (a reload), unless
+/// `HF_HUB_OFFLINE` is set. Blocking.
+///
+/// Errors: as [`resolve`]; with `HF_HUB_OFFLINE` set, [`ModelError::Hub`] for a Hub
+/// model that is not in the cache (no network attempt is made).
+pub fn resolve_with(source: &ModelSource, progress: bool, refresh: bool) -> Result<ModelFiles> {
     match source {
         ModelSource::Local(dir) => ModelFiles::from_dir(dir),
-        ModelSource::Hub { id, revision } => resolve_hub(id, revision.as_deref(), progress),
+        ModelSource::Hub { id, revision } => resolve_hub(id, revision.as_deref(), progress, refresh),
     }
 }
 
-fn resolve_hub(id: &str, revision: Option<&str>, progress: bool) -> Result<ModelFiles> {
+fn resolve_hub(id: &str, revision: Option<&str>, progress: bool, refresh: bool) -> Result<ModelFiles> {
     use hf_hub::{Cache, Repo, RepoType};
     let repo = Repo::with_revision(id.to_string(), RepoType::Model, revision.unwrap_or("main").to_string());
     let cache = Cache::from_env();
@@ -185,11 +202,20 @@ fn resolve_hub(id: &str, revision: Option<&str>, progress: bool) -> Result<Model
         |file: &str| cached.get(file).or_else(|| snapshot.as_ref().map(|dir| dir.join(file)).filter(|p| p.is_file()));
     let cached_weights =
         lookup(SAFETENSORS_FILE).map(Weights::Safetensors).or_else(|| lookup(PTH_FILE).map(Weights::Pth));
+    let offline = hub_offline();
     if let (Some(config), Some(tokenizer), Some(weights)) =
         (lookup(CONFIG_FILE), lookup(TOKENIZER_FILE), cached_weights)
     {
-        let revision = snapshot_revision(&config);
-        return Ok(ModelFiles { config, tokenizer, weights, revision });
+        if !refresh || offline {
+            let revision = snapshot_revision(&config);
+            return Ok(ModelFiles { config, tokenizer, weights, revision });
+        }
+    }
+    if offline {
+        return Err(ModelError::Hub(format!(
+            "{id}: not in the HF cache ({}) and HF_HUB_OFFLINE is set, so the Hub was not asked",
+            cache.path().display()
+        )));
     }
 
     let token = std::env::var("HF_TOKEN").ok().filter(|t| !t.is_empty()).or_else(|| cache.token());
@@ -199,7 +225,12 @@ fn resolve_hub(id: &str, revision: Option<&str>, progress: bool) -> Result<Model
         .build()
         .map_err(|e| ModelError::Hub(e.to_string()))?;
     let remote = api.repo(repo);
-    let get = |file: &str| remote.get(file).map_err(|e| ModelError::Hub(format!("{id}: {file}: {e}")));
+    // `get` answers from the cache when it can; `download` asks the Hub for the
+    // revision's current commit (a reload that must see new weights).
+    let get = |file: &str| {
+        let fetched = if refresh { remote.download(file) } else { remote.get(file) };
+        fetched.map_err(|e| ModelError::Hub(format!("{id}: {file}: {e}")))
+    };
     let config = get(CONFIG_FILE)?;
     let tokenizer = get(TOKENIZER_FILE)?;
     let weights = match get(SAFETENSORS_FILE) {
