@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make test` needs besides Rust, when it is missing:
 #   - redis-server (the Redis cache-tier tests start and kill their own instances),
-#   - chromium + chromium-driver (the browser test of the web page),
+#   - chromium + chromium-driver (the browser tests of the web page and Streamlit app),
+#   - nginx (the load balancer of the multi-replica topology tests, tests/topology.rs),
 #   - a Python venv in target/test-venv: openapi-spec-validator and schemathesis (the
 #     OpenAPI checks), the Python client with pytest, huggingface_hub, streamlit and
 #     selenium (tests/python_client.rs).
@@ -13,6 +14,7 @@ need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test-deps: installing ${need[*]}"
   sudo=""

@@ -198,7 +198,9 @@ async fn clearing_empties_every_tier_but_only_our_redis_namespace() {
     server.analyze(json!({ "texts": ["one", "two"], "model": "tiny" })).await;
     server.wait_tier("redis", "written", at_least("writes", 5)).await;
     server.wait_tier("disk", "written", at_least("writes", 5)).await;
-    assert_eq!(redis_keys(&mut connection, "sentiserve:*").await.len(), 5);
+    let entries = redis_keys(&mut connection, "sentiserve:minilm:*").await.len()
+        + redis_keys(&mut connection, "sentiserve:tiny:*").await.len();
+    assert_eq!(entries, 5);
 
     let (status, report) = server.delete("/cache?model=tiny").await;
     assert_eq!(status, 200, "{report}");
@@ -209,7 +211,11 @@ async fn clearing_empties_every_tier_but_only_our_redis_namespace() {
 
     let (status, report) = server.delete("/cache").await;
     assert_eq!(status, 200, "{report}");
-    assert!(redis_keys(&mut connection, "sentiserve:*").await.is_empty());
+    // Only the generation counters remain: each clear moved its scope's counter.
+    assert_eq!(redis_keys(&mut connection, "sentiserve:*").await, ["sentiserve:generations"]);
+    let generations: std::collections::HashMap<String, u64> =
+        redis::cmd("HGETALL").arg("sentiserve:generations").query_async(&mut connection).await.unwrap();
+    assert_eq!(generations, [("*".to_string(), 1), ("tiny".to_string(), 1)].into_iter().collect());
     assert_eq!(redis_keys(&mut connection, "someone-else:*").await, ["someone-else:key"]);
     assert_eq!(server.tier("disk").await["entries"], 0);
     assert_eq!(server.tier("memory").await["entries"], 0);
@@ -286,7 +292,7 @@ async fn an_undecodable_redis_value_is_a_miss_and_ttl_reaches_redis() {
         fingerprint: fingerprint.into(),
         input: sentiserve::model::TextInput::single("a poisoned entry"),
     };
-    let full_key = format!("sentiserve:{}", sentiserve::cache::codec::stored_key(&key));
+    let full_key = format!("sentiserve:{}", sentiserve::cache::codec::stored_key(&key, "g0.0"));
     let mut connection = redis.client().await;
     let _: () =
         redis::cmd("SET").arg(&full_key).arg("not a value we wrote").query_async(&mut connection).await.unwrap();

@@ -26,6 +26,7 @@ fn schemathesis(base: &str, headers: &[String]) {
         .arg(format!("{base}/openapi.json"))
         .args(["--checks", "all", "--max-examples", MAX_EXAMPLES, "--seed", SEED, "--workers", "1"])
         .args(["--generation-deterministic", "--no-color", "--request-timeout", "60"])
+        .current_dir(root.join("target")) // its .schemathesis/ reports land there
         .env("SCHEMATHESIS_HOOKS", "")
         .env("NO_COLOR", "1");
     for header in headers {

@@ -30,8 +30,10 @@ const EXPIRY_AT: usize = 5;
 const TRUNCATED: u8 = 1;
 const CHECKSUM: usize = 8;
 
-/// The key of `key` in the disk and Redis tiers (without any Redis namespace).
-pub fn stored_key(key: &CacheKey) -> String {
+/// The key of `key` in the disk and Redis tiers (without any Redis namespace):
+/// `{model}:v{format}:{generation}:{fingerprint}:{sha256(text[, pair])[..16]}`, where
+/// `generation` is the tag of [`super::generation::Generations::tag`].
+pub fn stored_key(key: &CacheKey, generation: &str) -> String {
     let mut hasher = Sha256::new();
     hasher.update(key.input.text.as_bytes());
     if let Some(pair) = &key.input.pair {
@@ -40,7 +42,7 @@ pub fn stored_key(key: &CacheKey) -> String {
     }
     let digest = hasher.finalize();
     let hash: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}:v{FORMAT_VERSION}:{}:{hash}", key.model, key.fingerprint)
+    format!("{}:v{FORMAT_VERSION}:{generation}:{}:{hash}", key.model, key.fingerprint)
 }
 
 /// The prefix shared by every stored key of `model`.
@@ -159,15 +161,16 @@ mod tests {
     #[test]
     fn keys_separate_models_fingerprints_texts_and_pairs() {
         let key = |m: &str, f: &str, input: TextInput| CacheKey { model: m.into(), fingerprint: f.into(), input };
-        let a = stored_key(&key("m", "f1", TextInput::single("text")));
+        let a = stored_key(&key("m", "f1", TextInput::single("text")), "g0.0");
         assert!(a.starts_with(&model_prefix("m")));
-        assert!(a.contains(&format!(":v{FORMAT_VERSION}:")));
-        assert_ne!(a, stored_key(&key("m", "f2", TextInput::single("text"))));
-        assert_ne!(a, stored_key(&key("m", "f1", TextInput::single("text "))));
-        assert!(!stored_key(&key("mm", "f1", TextInput::single("text"))).starts_with(&model_prefix("m")));
-        let pair = stored_key(&key("m", "f1", TextInput::pair("text", "other")));
+        assert!(a.contains(&format!(":v{FORMAT_VERSION}:g0.0:")));
+        assert_ne!(a, stored_key(&key("m", "f1", TextInput::single("text")), "g1.0"));
+        assert_ne!(a, stored_key(&key("m", "f2", TextInput::single("text")), "g0.0"));
+        assert_ne!(a, stored_key(&key("m", "f1", TextInput::single("text ")), "g0.0"));
+        assert!(!stored_key(&key("mm", "f1", TextInput::single("text")), "g0.0").starts_with(&model_prefix("m")));
+        let pair = stored_key(&key("m", "f1", TextInput::pair("text", "other")), "g0.0");
         assert_ne!(a, pair);
-        assert_ne!(pair, stored_key(&key("m", "f1", TextInput::pair("text", ""))));
-        assert_ne!(pair, stored_key(&key("m", "f1", TextInput::pair("textother", ""))));
+        assert_ne!(pair, stored_key(&key("m", "f1", TextInput::pair("text", "")), "g0.0"));
+        assert_ne!(pair, stored_key(&key("m", "f1", TextInput::pair("textother", "")), "g0.0"));
     }
 }

@@ -15,11 +15,14 @@
 //! computed from logits (softmax/sigmoid, ordering, `top_k`) is cheap and done per
 //! response, so no request option that only changes post-processing is in the key; a
 //! text pair is part of the input, so it is. The key carries the model's fingerprint, so
-//! a model reloaded with other weights never reads entries of the old ones.
+//! a model reloaded with other weights never reads entries of the old ones. Keys in
+//! the lower tiers also carry the cache's [`generation`], so a clear on one replica
+//! invalidates every replica's entries (see that module).
 
 pub mod codec;
 pub mod config;
 pub mod disk;
+pub mod generation;
 pub mod key;
 pub mod memory;
 pub mod redis;
@@ -28,6 +31,8 @@ pub mod tier;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+
+use generation::Generations;
 
 pub use config::CacheConfig;
 pub use key::CacheKey;
@@ -58,16 +63,26 @@ struct Counters {
     misses: AtomicU64,
 }
 
-/// The tiers below memory, in read order, and the TTLs written with the values.
+/// The tiers below memory, in read order, the TTLs written with the values and the
+/// generations their keys carry.
 struct Lower {
     tiers: Vec<Box<dyn Tier>>,
     config: Arc<CacheConfig>,
+    generations: Arc<Generations>,
 }
 
 impl Lower {
+    /// The key of `key` in these tiers, under the current generation.
+    fn stored_key(&self, key: &CacheKey) -> String {
+        codec::stored_key(key, &self.generations.tag(&key.model))
+    }
+
     /// Reads the tiers in order; a hit is copied into the (up) tiers above it, with
-    /// the time it has left to live.
+    /// the time it has left to live. Nothing is read while the generations are unknown.
     async fn read(&self, stored: &str) -> Option<Prediction> {
+        if !self.generations.known() {
+            return None;
+        }
         let now = codec::now_ms();
         for (level, tier) in self.tiers.iter().enumerate() {
             if !tier.is_up() {
@@ -120,7 +135,7 @@ pub struct PredictionCache {
 
 /// Opens the configured lower tiers in read order: disk, then Redis. A tier that
 /// cannot start stays in the list as down, with the reason.
-fn lower_tiers(config: &CacheConfig) -> Vec<Box<dyn Tier>> {
+fn lower_tiers(config: &CacheConfig, generations: &Arc<Generations>) -> Vec<Box<dyn Tier>> {
     let mut tiers: Vec<Box<dyn Tier>> = Vec::new();
     if let Some(disk) = &config.disk {
         tiers.push(match DiskTier::open(disk) {
@@ -135,7 +150,7 @@ fn lower_tiers(config: &CacheConfig) -> Vec<Box<dyn Tier>> {
         });
     }
     if let Some(redis) = &config.redis {
-        match RedisTier::start(redis.clone()) {
+        match RedisTier::start(redis.clone(), Arc::clone(generations)) {
             Ok(tier) => tiers.push(Box::new(tier)),
             Err(e) => tracing::error!(error = %e, "redis cache tier disabled"),
         }
@@ -148,15 +163,51 @@ impl PredictionCache {
     /// (logged, reported by `stats`); a Redis tier connects in the background. Must be
     /// called inside a tokio runtime when Redis is configured. Blocking (opens files).
     pub fn new(config: CacheConfig) -> Self {
-        let tiers = lower_tiers(&config);
-        Self::with_tiers(config, tiers)
+        let generations = Arc::new(Generations::new(config.redis.is_some()));
+        let tiers = lower_tiers(&config, &generations);
+        let cache = Self::with_tiers_and_generations(config, tiers, generations);
+        if cache.config.redis.is_some() {
+            cache.spawn_invalidation();
+        }
+        cache
     }
 
-    /// Builds the cache over already-opened lower tiers (in read order).
+    /// Builds the cache over already-opened lower tiers (in read order), with no
+    /// generations shared through Redis.
     pub fn with_tiers(config: CacheConfig, tiers: Vec<Box<dyn Tier>>) -> Self {
+        Self::with_tiers_and_generations(config, tiers, Arc::new(Generations::new(false)))
+    }
+
+    fn with_tiers_and_generations(
+        config: CacheConfig,
+        tiers: Vec<Box<dyn Tier>>,
+        generations: Arc<Generations>,
+    ) -> Self {
         let config = Arc::new(config);
-        let lower = Arc::new(Lower { tiers, config: Arc::clone(&config) });
+        let lower = Arc::new(Lower { tiers, config: Arc::clone(&config), generations });
         Self { memory: Arc::new(MemoryTier::new(&config)), counters: Arc::new(Counters::default()), lower, config }
+    }
+
+    /// Drops, from memory and the local lower tiers, every scope another replica
+    /// cleared (announced by the generation counters), until the cache is dropped.
+    fn spawn_invalidation(&self) {
+        let mut changes = self.lower.generations.subscribe();
+        let (memory, lower) = (Arc::downgrade(&self.memory), Arc::downgrade(&self.lower));
+        tokio::spawn(async move {
+            loop {
+                let scope = match changes.recv().await {
+                    Ok(scope) => scope,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => None,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                let (Some(memory), Some(lower)) = (memory.upgrade(), lower.upgrade()) else { return };
+                memory.clear(scope.as_deref());
+                for tier in lower.tiers.iter().filter(|t| !t.is_shared()) {
+                    let _ = tier.clear(scope.as_deref()).await;
+                }
+                tracing::info!(cleared = scope.as_deref().unwrap_or("all"), "cache cleared by another replica");
+            }
+        });
     }
 
     /// Returns the cached prediction for `key` from the first tier that has them, or
@@ -177,7 +228,7 @@ impl PredictionCache {
         let init = {
             let (computed, lower, key) = (Arc::clone(&computed), Arc::clone(&self.lower), key.clone());
             async move {
-                let stored = codec::stored_key(&key);
+                let stored = lower.stored_key(&key);
                 if let Some(prediction) = lower.read(&stored).await {
                     return Ok(prediction);
                 }
@@ -217,7 +268,7 @@ impl PredictionCache {
                 let prediction = compute.await.map_err(Arc::new)?;
                 self.count(&key.model, false);
                 if policy == CachePolicy::Refresh {
-                    self.lower.write(&key.model, &codec::stored_key(&key), &prediction);
+                    self.lower.write(&key.model, &self.lower.stored_key(&key), &prediction);
                     self.memory.cache.insert(key, prediction.clone()).await;
                 }
                 Ok((prediction, false))

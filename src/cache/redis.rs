@@ -8,6 +8,7 @@
 //! Redis adds at most that. Keys live under `{namespace}:`, and clearing deletes
 //! only those (SCAN + UNLINK), never the whole database.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -16,6 +17,7 @@ use futures::future::BoxFuture;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::codec;
+use super::generation::{self, Generations};
 use super::stats::{TierCounters, TierStats};
 use super::tier::{Tier, TierError};
 
@@ -89,6 +91,8 @@ struct Shared {
     /// The URL without its password, for `/cache` and logs.
     display_url: String,
     last_error: RwLock<Option<String>>,
+    /// The cluster's cache generations, polled with each ping.
+    generations: Arc<Generations>,
 }
 
 /// Handle to the Redis tier; dropping it stops the supervisor.
@@ -143,6 +147,36 @@ impl Shared {
         format!("{}:{key}", self.config.namespace)
     }
 
+    /// The hash holding the generation counters.
+    fn generations_key(&self) -> String {
+        format!("{}:generations", self.config.namespace)
+    }
+
+    /// Reads the generation counters on `connection` (and writes back any Redis lost).
+    ///
+    /// Errors: the client's error, or a timeout.
+    async fn sync_generations(&self, connection: &mut ConnectionManager) -> Result<(), String> {
+        let timeout = self.config.command_timeout.max(MIN_PING_TIMEOUT);
+        let key = self.generations_key();
+        let mut read = redis::cmd("HGETALL");
+        read.arg(&key);
+        let remote = match tokio::time::timeout(timeout, read.query_async::<HashMap<String, u64>>(connection)).await {
+            Ok(Ok(remote)) => remote,
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(_) => return Err("HGETALL timed out".into()),
+        };
+        for (field, value) in self.generations.observe(&remote) {
+            let mut write = redis::cmd("HSET");
+            write.arg(&key).arg(&field).arg(value);
+            match tokio::time::timeout(timeout, write.query_async::<()>(connection)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e.to_string()),
+                Err(_) => return Err("HSET timed out".into()),
+            }
+        }
+        Ok(())
+    }
+
     fn last_error(&self) -> String {
         self.last_error.read().unwrap_or_else(|p| p.into_inner()).clone().unwrap_or_else(|| "not connected".into())
     }
@@ -172,7 +206,7 @@ impl RedisTier {
     /// Must be called inside a tokio runtime.
     ///
     /// Errors: [`RedisTierError::Namespace`] or [`RedisTierError::Url`].
-    pub fn start(config: RedisConfig) -> Result<Self, RedisTierError> {
+    pub fn start(config: RedisConfig, generations: Arc<Generations>) -> Result<Self, RedisTierError> {
         if config.namespace.is_empty()
             || !config.namespace.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         {
@@ -187,6 +221,7 @@ impl RedisTier {
             display_url: redact(&config.url),
             config,
             last_error: RwLock::new(Some("connecting".into())),
+            generations,
         });
         let supervisor = tokio::spawn(supervise(Arc::clone(&shared), client));
         Ok(Self { shared, supervisor })
@@ -206,6 +241,10 @@ impl Tier for RedisTier {
     /// Whether the last command or ping succeeded.
     fn is_up(&self) -> bool {
         self.shared.up.load(Ordering::Relaxed)
+    }
+
+    fn is_shared(&self) -> bool {
+        true
     }
 
     fn counters(&self) -> &TierCounters {
@@ -240,17 +279,26 @@ impl Tier for RedisTier {
         });
     }
 
-    /// Deletes this server's keys (all, or one model's) by `SCAN` + `UNLINK`.
+    /// Invalidates the scope on every replica (`HINCRBY` of its generation counter:
+    /// O(1), and every replica drops it locally within a ping), then frees Redis of
+    /// the scope's keys (all, or one model's) by `SCAN` + `UNLINK`.
     fn clear<'a>(&'a self, model: Option<&'a str>) -> BoxFuture<'a, Result<Option<u64>, TierError>> {
         Box::pin(async move {
+            let field = generation::field(model);
+            let mut bump = redis::cmd("HINCRBY");
+            bump.arg(self.shared.generations_key()).arg(field).arg(1);
+            let value: u64 = self.shared.run("HINCRBY", &bump).await?;
+            self.shared.generations.advance(field, value);
             let prefix = model.map(codec::model_prefix).unwrap_or_default();
             let pattern = format!("{}:{prefix}*", self.shared.config.namespace);
+            let generations = self.shared.generations_key();
             let mut cursor: u64 = 0;
             let mut removed = 0u64;
             loop {
                 let mut scan = redis::cmd("SCAN");
                 scan.arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(SCAN_COUNT);
-                let (next, keys): (u64, Vec<String>) = self.shared.run("SCAN", &scan).await?;
+                let (next, mut keys): (u64, Vec<String>) = self.shared.run("SCAN", &scan).await?;
+                keys.retain(|key| *key != generations);
                 if !keys.is_empty() {
                     let mut unlink = redis::cmd("UNLINK");
                     unlink.arg(&keys);
@@ -300,11 +348,16 @@ async fn supervise(shared: Arc<Shared>, client: redis::Client) {
                 )
                 .await;
                 match attempt {
-                    Ok(Ok(connection)) => {
-                        *shared.connection.write().unwrap_or_else(|p| p.into_inner()) = Some(connection);
-                        shared.mark(true, None);
-                        backoff = RECONNECT_BACKOFF;
-                    }
+                    Ok(Ok(mut connection)) => match shared.sync_generations(&mut connection).await {
+                        // Up only once the generations are known, so the first reads
+                        // already use them.
+                        Ok(()) => {
+                            *shared.connection.write().unwrap_or_else(|p| p.into_inner()) = Some(connection);
+                            shared.mark(true, None);
+                            backoff = RECONNECT_BACKOFF;
+                        }
+                        Err(e) => shared.mark(false, Some(e)),
+                    },
                     Ok(Err(e)) => shared.mark(false, Some(e.to_string())),
                     Err(_) => shared.mark(false, Some("connect timed out".into())),
                 }
@@ -319,6 +372,9 @@ async fn supervise(shared: Arc<Shared>, client: redis::Client) {
                     Ok(Ok(_)) => {
                         shared.mark(true, None);
                         backoff = RECONNECT_BACKOFF;
+                        if let Err(e) = shared.sync_generations(&mut connection).await {
+                            tracing::debug!(error = %e, "reading the cache generations failed");
+                        }
                     }
                     Ok(Err(e)) => shared.mark(false, Some(e.to_string())),
                     Err(_) => shared.mark(false, Some("ping timed out".into())),

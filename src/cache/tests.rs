@@ -152,7 +152,7 @@ async fn lower_tiers_are_read_in_order_back_filled_and_skipped_when_down() {
 
     // A value only the last tier holds is a hit there, and is copied into the first.
     let k = key("m", "known below");
-    last.entries.lock().unwrap().insert(codec::stored_key(&k), codec::encode(&prediction(7.0), 0));
+    last.entries.lock().unwrap().insert(codec::stored_key(&k, "g0.0"), codec::encode(&prediction(7.0), 0));
     let (logits, cached) = cache.get_or_compute(k.clone(), compute(0.0)).await.unwrap();
     assert_eq!((&*logits.logits, cached), (&[7.0][..], true));
     assert_eq!(first.len(), 1, "the first tier was back-filled");

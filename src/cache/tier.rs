@@ -39,6 +39,12 @@ pub trait Tier: Send + Sync {
     /// Whether the tier is serving; a tier that is down is skipped (no latency).
     fn is_up(&self) -> bool;
 
+    /// Whether every replica shares this tier (Redis): a clear another replica made
+    /// has already reached it.
+    fn is_shared(&self) -> bool {
+        false
+    }
+
     /// The tier's counters (the front counts hits, misses and read errors here).
     fn counters(&self) -> &TierCounters;
 

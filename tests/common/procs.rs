@@ -102,7 +102,11 @@ impl ServerProcess {
     /// [`ServerProcess::spawn`] with its own environment variables and working
     /// directory (`None`: the test's).
     pub fn spawn_with(args: &[String], log: &Path, env: &[(&str, &str)], cwd: Option<&Path>) -> Self {
-        let port = free_port();
+        Self::spawn_on(free_port(), args, log, env, cwd)
+    }
+
+    /// [`ServerProcess::spawn_with`] on a given port (a replica restarted in place).
+    pub fn spawn_on(port: u16, args: &[String], log: &Path, env: &[(&str, &str)], cwd: Option<&Path>) -> Self {
         let file = std::fs::File::create(log).unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_sentiserve"));
         command
