@@ -53,6 +53,9 @@ async fn start(binary: &Path, dir: &Path, client: &reqwest::Client) -> Server {
         .arg("--model")
         .arg(format!("bench={}", dir.display()))
         .env("RUST_LOG", "warn")
+        .env("HF_HUB_OFFLINE", "1")
+        // Not the repository root: a baseline binary must not read a newer manifest.
+        .current_dir(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()

@@ -236,6 +236,14 @@ async fn per_model_settings_override_the_flags() {
     assert_eq!(code, 413, "{body}");
     // The model's cache TTL: the entry is a hit now and expires by itself.
     assert_eq!(analyze_ok(&server, "m", long).await["results"][0]["cached"], true);
+    let metrics = server.client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for series in [
+        "sentiserve_queue_depth{model=\"m\"} 0",
+        "sentiserve_input_tokens_count{model=\"m\"}",
+        "sentiserve_model_bytes{model=\"m\"}",
+    ] {
+        assert!(metrics.contains(series), "{series} missing:\n{metrics}");
+    }
     let probe = || async { server.analyze(json!({ "text": long, "model": "m" })).await.1 };
     server.wait_for("the cached entry to expire", probe, |body| body["results"][0]["cached"] == false).await;
 }

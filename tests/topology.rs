@@ -78,7 +78,8 @@ impl Nginx {
         let child = Command::new(nginx_binary())
             .args(["-p", &prefix, "-c"])
             .arg(&path)
-            .args(["-g", "daemon off;"])
+            // One process (no workers), so killing it leaves nothing behind.
+            .args(["-g", "daemon off; master_process off;"])
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
