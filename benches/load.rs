@@ -2,7 +2,9 @@
 //! loopback and, when its Python environment exists, runs the transformers pipeline on
 //! the same texts, threads and batch sizes, so every ratio comes from one run.
 //!
-//! Workloads, per model (the shared MiniLM and a distilbert-base-shaped random model):
+//! Workloads, per model (the shared MiniLM, and random models shaped like
+//! distilbert-base, deberta-v3-base and ModernBERT-base; `BENCH_MODELS=minilm,distilbert`
+//! picks a subset by name prefix):
 //! - all-miss: 512 distinct IMDb sentences, one text per request, 32 in flight;
 //! - single: 100 further distinct sentences, one request at a time (latency);
 //! - all-hit: the cached sentences again, 16 and then 32 in flight, keep-alive;
@@ -19,7 +21,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sentiserve::model::synthetic::{write_distilbert, DistilBertShape};
+use sentiserve::model::synthetic::{
+    write_deberta_v2, write_distilbert, write_modernbert, DebertaV2Shape, DistilBertShape, ModernBertShape,
+};
 use sentiserve::model::{Model, ModelFiles};
 use serde_json::{json, Value};
 
@@ -266,15 +270,34 @@ async fn main() {
     let imdb = texts("imdb.jsonl");
     let amazon = texts("amazon.jsonl");
     let corpus = root().join("../shared/data/uci-sentiment/imdb.jsonl");
-    let distilbert = root().join("target/bench-models/distilbert-base-random");
+    let generated = root().join("target/bench-models");
+    let tiny = root().join("../shared/fixtures/tiny");
+    let distilbert = generated.join("distilbert-base-random");
     if !distilbert.join("model.safetensors").exists() {
         write_distilbert(&distilbert, DistilBertShape::BASE, &root().join("../shared/models/minilm-l6-sentiment"))
             .unwrap();
     }
-    let models = [
+    // Tokenizers from the tiny fixtures (their ids fit the base vocabularies).
+    let deberta = generated.join("deberta-v3-base-random");
+    if !deberta.join("model.safetensors").exists() {
+        write_deberta_v2(&deberta, DebertaV2Shape::V3_BASE, &tiny.join("deberta-v2")).unwrap();
+    }
+    let modernbert = generated.join("modernbert-base-random");
+    if !modernbert.join("model.safetensors").exists() {
+        write_modernbert(&modernbert, ModernBertShape::BASE, &tiny.join("modernbert")).unwrap();
+    }
+    let wanted: Vec<String> = std::env::var("BENCH_MODELS")
+        .map(|v| v.split(',').map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    let models: Vec<(&str, PathBuf)> = [
         ("minilm-l6-sentiment", root().join("../shared/models/minilm-l6-sentiment")),
         ("distilbert-base (random)", distilbert),
-    ];
+        ("deberta-v3-base (random)", deberta),
+        ("modernbert-base (random)", modernbert),
+    ]
+    .into_iter()
+    .filter(|(name, _)| wanted.is_empty() || wanted.iter().any(|w| name.starts_with(w.as_str())))
+    .collect();
     let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
     let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
     let mut summary = Vec::new();

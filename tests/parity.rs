@@ -119,3 +119,28 @@ fn tiny_xlm_roberta_matches_transformers() {
 fn minilm_sentiment_matches_transformers() {
     check_parity(&common::minilm_dir(), &common::shared().join("fixtures/minilm-l6-sentiment.reference.jsonl"));
 }
+
+#[test]
+fn tiny_electra_matches_transformers() {
+    check_parity(&common::tiny_dir("electra"), &common::tiny_dir("electra").join("reference.jsonl"));
+}
+
+#[test]
+fn tiny_albert_matches_transformers() {
+    check_parity(&common::tiny_dir("albert"), &common::tiny_dir("albert").join("reference.jsonl"));
+}
+
+#[test]
+fn tiny_deberta_v2_matches_transformers() {
+    check_parity(&common::tiny_dir("deberta-v2"), &common::tiny_dir("deberta-v2").join("reference.jsonl"));
+}
+
+#[test]
+fn tiny_deberta_v2_text_pairs_match_transformers() {
+    check_pair_parity(&common::tiny_dir("deberta-v2"));
+}
+
+#[test]
+fn tiny_modernbert_matches_transformers() {
+    check_parity(&common::tiny_dir("modernbert"), &common::tiny_dir("modernbert").join("reference.jsonl"));
+}

@@ -3,10 +3,18 @@
 //! | family | HF `model_type`s | module |
 //! |---|---|---|
 //! | BERT (post-LN encoder) | `bert`, `distilbert`, `roberta`, `xlm-roberta` | [`bert`] |
+//! | ELECTRA (BERT encoder, projected embeddings) | `electra` | [`electra`] |
+//! | ALBERT (BERT layer, factorized embeddings, shared layers) | `albert` | [`albert`] |
+//! | DeBERTa-v2/v3 (disentangled relative attention) | `deberta-v2` | [`deberta`] |
+//! | ModernBERT (RoPE, GeGLU, local/global attention) | `modernbert` | [`modernbert`] |
 //!
 //! Adding a family: one module exporting a [`Family`], and one line in [`FAMILIES`].
 
+pub mod albert;
 pub mod bert;
+pub mod deberta;
+pub mod electra;
+pub mod modernbert;
 
 use candle_nn::VarBuilder;
 
@@ -46,7 +54,8 @@ pub struct Family {
 }
 
 /// Every family this build serves.
-pub const FAMILIES: &[&Family] = &[&bert::FAMILY];
+pub const FAMILIES: &[&Family] =
+    &[&bert::FAMILY, &electra::FAMILY, &albert::FAMILY, &deberta::FAMILY, &modernbert::FAMILY];
 
 /// Every supported `model_type`, for messages and docs.
 pub fn supported() -> Vec<&'static str> {

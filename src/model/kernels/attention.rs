@@ -10,6 +10,11 @@
 //!
 //! With `first_only`, only each sequence's first query (`[CLS]`/`<s>`) is computed: the
 //! classification head reads nothing else from the last layer.
+//!
+//! [`Variant`] adds what other encoders need on the same path: a scale other than
+//! `1/√d`, a sliding window (`|i − j| ≤ radius`, ModernBERT's local layers), and
+//! DeBERTa's disentangled relative terms `q_i·pk[r(i−j)] + k_j·pq[r(i−j)]` read from
+//! per-head tables.
 
 use std::sync::Arc;
 
@@ -32,13 +37,60 @@ const PARALLEL_WORK: usize = 1 << 20;
 ///
 /// Errors: a non-CPU or non-f32 input, or a width not divisible into `heads`.
 pub fn packed_attention(qkv: &Tensor, segments: &Segments, heads: usize, first_only: bool) -> Result<Tensor> {
-    qkv.apply_op1_no_bwd(&PackedAttention { segments: Arc::clone(segments), heads, first_only })
+    packed_attention_with(qkv, segments, heads, first_only, &Variant::default())
+}
+
+/// [`packed_attention`] with a [`Variant`].
+///
+/// Errors: as [`packed_attention`], and relative tables that do not fit.
+pub fn packed_attention_with(
+    qkv: &Tensor,
+    segments: &Segments,
+    heads: usize,
+    first_only: bool,
+    variant: &Variant,
+) -> Result<Tensor> {
+    qkv.apply_op1_no_bwd(&PackedAttention {
+        segments: Arc::clone(segments),
+        heads,
+        first_only,
+        variant: variant.clone(),
+    })
+}
+
+/// What differs from BERT's attention.
+#[derive(Debug, Clone, Default)]
+pub struct Variant {
+    /// Score scale; `1/√head_dim` when `None`.
+    pub scale: Option<f32>,
+    /// Keys farther than this from the query are not attended.
+    pub window: Option<usize>,
+    /// DeBERTa's relative terms.
+    pub relative: Option<Relative>,
+}
+
+/// DeBERTa's disentangled attention terms (He et al. 2021): tables of relative
+/// embeddings already projected per head, and the table row of each offset.
+#[derive(Debug, Clone)]
+pub struct Relative {
+    /// `pk`, `[heads, rows, head_dim]` (content-to-position, `c2p`), if used.
+    pub pos_key: Option<Arc<[f32]>>,
+    /// `pq`, `[heads, rows, head_dim]` (position-to-content, `p2c`), if used.
+    pub pos_query: Option<Arc<[f32]>>,
+    /// Rows per head in the tables.
+    pub rows: usize,
+    /// Table row of offset `δ = i − j` at index `δ + longest − 1`, for
+    /// `δ = −(longest−1) … longest−1`.
+    pub row_of_offset: Arc<[u32]>,
+    /// Longest sequence `row_of_offset` covers.
+    pub longest: usize,
 }
 
 struct PackedAttention {
     segments: Segments,
     heads: usize,
     first_only: bool,
+    variant: Variant,
 }
 
 /// A pointer to the output that tasks write through; see the SAFETY note in `cpu_fwd`.
@@ -64,6 +116,22 @@ impl CustomOp1 for PackedAttention {
             candle_core::bail!("packed-attention: a segment lies outside the {total} rows")
         }
         let hidden = width / 3;
+        if let Some(rel) = &self.variant.relative {
+            let table = self.heads * rel.rows * (hidden / self.heads);
+            let longest = self.segments.iter().map(|&(_, len)| len).max().unwrap_or(0);
+            let fits = |t: &Option<Arc<[f32]>>| t.as_ref().is_none_or(|t| t.len() == table);
+            if !fits(&rel.pos_key)
+                || !fits(&rel.pos_query)
+                || longest > rel.longest
+                || rel.row_of_offset.len() < 2 * rel.longest - 1
+                || rel.row_of_offset.iter().any(|&r| r as usize >= rel.rows)
+            {
+                candle_core::bail!(
+                    "packed-attention: relative tables do not fit {} heads of width {hidden}",
+                    self.heads
+                )
+            }
+        }
         let rows = if self.first_only { self.segments.len() } else { total };
         let mut output = vec![0f32; rows * hidden];
         let out = Output(output.as_mut_ptr());
@@ -72,7 +140,8 @@ impl CustomOp1 for PackedAttention {
             let (index, head) = (task / self.heads, task % self.heads);
             let (first, len) = self.segments[index];
             let out_row = if self.first_only { index } else { first };
-            let job = Job { qkv, hidden, head_dim: hidden / self.heads, head, first, len, out_row };
+            let job =
+                Job { qkv, hidden, head_dim: hidden / self.heads, head, first, len, out_row, variant: &self.variant };
             let queries = if self.first_only { 1 } else { len };
             // SAFETY: task (sequence, head) writes only rows `out_row..out_row + queries`
             // of columns `head·d..(head+1)·d`; sequences own disjoint row ranges and heads
@@ -101,6 +170,7 @@ struct Job<'a> {
     first: usize,
     len: usize,
     out_row: usize,
+    variant: &'a Variant,
 }
 
 /// Picks the widest vector unit available.
@@ -158,17 +228,34 @@ unsafe fn attend_avx2(job: &Job, queries: usize, out: Output) {
 /// columns `job.head·d..(job.head+1)·d` while the call runs.
 #[inline(always)]
 unsafe fn attend_generic(job: &Job, queries: usize, out: Output) {
-    let Job { qkv, hidden, head_dim: d, head, first, len, out_row } = *job;
+    let Job { qkv, hidden, head_dim: d, head, first, len, out_row, variant } = *job;
     let width = 3 * hidden;
-    let scale = 1.0 / (d as f32).sqrt();
+    let scale = variant.scale.unwrap_or(1.0 / (d as f32).sqrt());
     let column = head * d;
+    let radius = variant.window.unwrap_or(usize::MAX);
+    let relative = variant.relative.as_ref().map(|rel| {
+        let range = head * rel.rows * d..(head + 1) * rel.rows * d;
+        (rel.pos_key.as_deref().map(|t| &t[range.clone()]), rel.pos_query.as_deref().map(|t| &t[range]), rel)
+    });
     let mut scores = vec![0f32; len];
     for i in 0..queries {
         let q = &qkv[(first + i) * width + column..][..d];
+        let keys = i.saturating_sub(radius)..len.min(i.saturating_add(radius).saturating_add(1));
+        let scores = &mut scores[..keys.len()];
         let mut max = f32::NEG_INFINITY;
-        for (j, score) in scores.iter_mut().enumerate() {
+        for (j, score) in keys.clone().zip(scores.iter_mut()) {
             let k = &qkv[(first + j) * width + hidden + column..][..d];
-            *score = dot(q, k) * scale;
+            let mut s = dot(q, k);
+            if let Some((pos_key, pos_query, rel)) = &relative {
+                let row = rel.row_of_offset[i + rel.longest - 1 - j] as usize;
+                if let Some(pk) = pos_key {
+                    s += dot(q, &pk[row * d..(row + 1) * d]);
+                }
+                if let Some(pq) = pos_query {
+                    s += dot(k, &pq[row * d..(row + 1) * d]);
+                }
+            }
+            *score = s * scale;
             max = max.max(*score);
         }
         let mut sum = 0f32;
@@ -180,7 +267,7 @@ unsafe fn attend_generic(job: &Job, queries: usize, out: Output) {
         // SAFETY: the caller guarantees `out` holds this row and that this row/column
         // range belongs to this call alone (see `cpu_fwd`).
         let target = unsafe { std::slice::from_raw_parts_mut(out.0.add((out_row + i) * hidden + column), d) };
-        for (j, &p) in scores.iter().enumerate() {
+        for (j, &p) in keys.zip(scores.iter()) {
             let v = &qkv[(first + j) * width + 2 * hidden + column..][..d];
             let p = p * inv;
             for (t, &x) in target.iter_mut().zip(v) {
@@ -258,6 +345,36 @@ mod tests {
             let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
             assert!(diff < 1e-5, "sequence {i}: {diff}");
         }
+    }
+
+    /// A window equals the padded form with keys beyond it masked.
+    #[test]
+    fn window_matches_masked_reference() {
+        let (len, heads, hidden, radius) = (11, 2, 8, 3);
+        let qkv = Tensor::randn(0f32, 1.0, (len, 3 * hidden), &Device::Cpu).unwrap();
+        let segments: Segments = vec![(0, len)].into();
+        let variant = Variant { window: Some(radius), ..Variant::default() };
+        let got = packed_attention_with(&qkv, &segments, heads, false, &variant).unwrap();
+        let d = hidden / heads;
+        let split = |i: usize| {
+            qkv.narrow(1, i * hidden, hidden)
+                .unwrap()
+                .reshape((len, heads, d))
+                .unwrap()
+                .transpose(0, 1)
+                .unwrap()
+                .contiguous()
+                .unwrap()
+        };
+        let mask: Vec<f32> = (0..len)
+            .flat_map(|i| (0..len).map(move |j| if i.abs_diff(j) > radius { f32::NEG_INFINITY } else { 0.0 }))
+            .collect();
+        let mask = Tensor::from_vec(mask, (1, len, len), &Device::Cpu).unwrap();
+        let scores = (split(0).matmul(&split(1).t().unwrap()).unwrap() / (d as f64).sqrt()).unwrap();
+        let probs = candle_nn::ops::softmax_last_dim(&scores.broadcast_add(&mask).unwrap()).unwrap();
+        let want = probs.matmul(&split(2)).unwrap().transpose(0, 1).unwrap().reshape((len, hidden)).unwrap();
+        let diff = (got - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(diff < 1e-5, "max difference {diff}");
     }
 
     #[test]

@@ -5,9 +5,12 @@
 //! contract in a `# Safety` section and every `unsafe` block says why it holds.
 
 pub mod attention;
+pub mod bf16;
 pub mod gelu;
+pub mod int8;
 pub mod layer_norm;
 pub mod linear;
+pub mod rope;
 
 use candle_core::{CpuStorage, Layout, Result};
 

@@ -28,6 +28,17 @@ impl LayerNorm {
         Ok(Self { candle: candle_nn::LayerNorm::new(weight, bias, eps), params: Arc::new(params) })
     }
 
+    /// Loads `weight` of width `size` for a LayerNorm without bias (`bias=False`, as
+    /// ModernBERT's); the bias is kept as zeros.
+    ///
+    /// Errors: [`crate::model::ModelError::Tensor`] for a missing or misshapen weight.
+    pub fn load_no_bias(vb: VarBuilder, size: usize, eps: f64) -> Result<Self> {
+        let weight = vb.get(size, "weight")?;
+        let bias = Tensor::zeros(size, weight.dtype(), weight.device())?;
+        let params = Params { weight: weight.to_vec1()?, bias: bias.to_vec1()?, eps: eps as f32 };
+        Ok(Self { candle: candle_nn::LayerNorm::new(weight, bias, eps), params: Arc::new(params) })
+    }
+
     fn on_cpu(x: &Tensor) -> bool {
         x.device().is_cpu() && x.dtype() == DType::F32 && x.is_contiguous() && x.rank() == 2
     }

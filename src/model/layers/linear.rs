@@ -26,6 +26,16 @@ impl Linear {
         Ok(Self { weight_t: weight.t()?.contiguous()?, bias })
     }
 
+    /// Loads `weight` `[out, in]` of a layer without bias (`bias=False`); the bias
+    /// is kept as zeros so every path runs the same fused kernel.
+    ///
+    /// Errors: [`crate::model::ModelError::Tensor`] for a missing or misshapen weight.
+    pub fn load_no_bias(vb: VarBuilder, in_dim: usize, out_dim: usize) -> Result<Self> {
+        let weight = vb.get((out_dim, in_dim), "weight")?;
+        let bias = Tensor::zeros(out_dim, weight.dtype(), weight.device())?;
+        Ok(Self { weight_t: weight.t()?.contiguous()?, bias })
+    }
+
     /// Concatenates layers with the same input along the output axis (e.g. Q, K and V
     /// into one `[in, 3·out]` product).
     ///

@@ -59,6 +59,9 @@ pub struct EncoderConfig {
     pub vocab_size: usize,
     /// Width of every hidden state.
     pub hidden_size: usize,
+    /// Width of the embeddings (ELECTRA, ALBERT: narrower, then projected); equals
+    /// `hidden_size` elsewhere.
+    pub embedding_size: usize,
     /// Number of transformer layers.
     pub num_layers: usize,
     /// Attention heads per layer; `hidden_size` is divisible by it.
@@ -104,6 +107,9 @@ struct BertConfig {
     pad_token_id: Option<u32>,
     #[serde(default = "default_act")]
     hidden_act: Activation,
+    /// ELECTRA and ALBERT only.
+    #[serde(default)]
+    embedding_size: Option<usize>,
 }
 
 /// `DistilBertConfig` (HF transformers).
@@ -135,6 +141,7 @@ impl EncoderConfig {
                     variant,
                     vocab_size: c.vocab_size,
                     hidden_size: c.dim,
+                    embedding_size: c.dim,
                     num_layers: c.n_layers,
                     num_heads: c.n_heads,
                     intermediate_size: c.hidden_dim,
@@ -151,6 +158,7 @@ impl EncoderConfig {
                     variant,
                     vocab_size: c.vocab_size,
                     hidden_size: c.hidden_size,
+                    embedding_size: c.embedding_size.unwrap_or(c.hidden_size),
                     num_layers: c.num_hidden_layers,
                     num_heads: c.num_attention_heads,
                     intermediate_size: c.intermediate_size,

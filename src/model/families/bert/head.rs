@@ -9,9 +9,13 @@ use crate::model::layers::Linear;
 
 /// The nonlinearity between the head's two dense layers.
 #[derive(Debug, Clone, Copy)]
-enum HeadActivation {
+pub enum HeadActivation {
+    /// BERT pooler, RoBERTa head, ALBERT pooler.
     Tanh,
+    /// DistilBERT.
     Relu,
+    /// ELECTRA (`ElectraClassificationHead`: exact, erf GELU).
+    GeluErf,
 }
 
 /// `out(act(dense(h_first)))`, which is, per family:
@@ -45,6 +49,11 @@ impl Head {
         Ok(Self { dense: Linear::load(dense, h, h)?, activation, out: Linear::load(out, h, n)? })
     }
 
+    /// A head from its parts: `dense` `[hidden → hidden]`, `out` `[hidden → num_labels]`.
+    pub fn new(dense: Linear, activation: HeadActivation, out: Linear) -> Self {
+        Self { dense, activation, out }
+    }
+
     /// `[batch, hidden]` → logits `[batch, num_labels]`.
     ///
     /// Errors: shape mismatches or device failures.
@@ -53,6 +62,7 @@ impl Head {
         let x = match self.activation {
             HeadActivation::Tanh => x.tanh()?,
             HeadActivation::Relu => x.relu()?,
+            HeadActivation::GeluErf => crate::model::kernels::gelu::gelu_erf(&x)?,
         };
         self.out.forward(&x)
     }

@@ -1,6 +1,8 @@
 //! The BERT family: one post-LayerNorm encoder serving BERT, DistilBERT, RoBERTa and
 //! XLM-RoBERTa checkpoints, with each one's HF classification head. On the CPU it runs
-//! packed (no padding, fused kernels).
+//! packed (no padding, fused kernels). ELECTRA and ALBERT (`super::electra`,
+//! `super::albert`) reuse its encoder, head and [`BertClassifier`] with their own
+//! [`encoder::Layout`].
 
 pub mod config;
 pub mod encoder;
@@ -14,7 +16,7 @@ use crate::model::error::Result;
 use crate::model::hf::tokenize::Encoded;
 use crate::model::input::{self, Positions};
 use config::{EncoderConfig, Variant};
-use encoder::Encoder;
+use encoder::{Encoder, Layout, BERT_NAMES, DISTILBERT_NAMES};
 use head::Head;
 
 /// The family's registration.
@@ -29,8 +31,9 @@ pub const FAMILY: Family = Family {
     load,
 };
 
-/// A BERT-family sequence classifier.
-struct BertClassifier {
+/// A post-LN encoder + first-token head: the [`SequenceClassifier`] of the BERT,
+/// ELECTRA and ALBERT families.
+pub struct BertClassifier {
     config: EncoderConfig,
     encoder: Encoder,
     head: Head,
@@ -50,13 +53,29 @@ fn load(ctx: &LoadContext) -> Result<Loaded> {
     } else {
         root.clone()
     };
-    let encoder = Encoder::load(body.clone(), &config)?;
+    let layout = match variant {
+        Variant::DistilBert => {
+            Layout::stacked(&DISTILBERT_NAMES, "transformer.layer", config.num_layers, false, config.hidden_size)
+        }
+        _ => Layout::stacked(&BERT_NAMES, "encoder.layer", config.num_layers, true, config.hidden_size),
+    };
+    let encoder = Encoder::load(body.clone(), &config, &layout)?;
     let head = Head::load(root, &body, &config, ctx.num_labels)?;
-    let max_tokens = config.max_tokens();
-    Ok(Loaded { classifier: Box::new(BertClassifier { config, encoder, head }), max_tokens })
+    Ok(BertClassifier::new(config, encoder, head).loaded())
 }
 
 impl BertClassifier {
+    /// Puts a loaded encoder and head together; `config.variant` decides position ids.
+    pub fn new(config: EncoderConfig, encoder: Encoder, head: Head) -> Self {
+        Self { config, encoder, head }
+    }
+
+    /// The family loader's result: this classifier and its input limit.
+    pub fn loaded(self) -> Loaded {
+        let max_tokens = self.config.max_tokens();
+        Loaded { classifier: Box::new(self), max_tokens }
+    }
+
     fn positions(&self) -> Positions {
         if self.config.variant.offsets_positions() {
             Positions::AfterPad(self.config.pad_token_id)
@@ -84,6 +103,7 @@ impl SequenceClassifier for BertClassifier {
         let c = &self.config;
         let (h, i, t) = (c.hidden_size as f64, c.intermediate_size as f64, tokens as f64);
         let per_layer = 2.0 * t * (4.0 * h * h + 2.0 * h * i) + 4.0 * t * t * h;
-        c.num_layers as f64 * per_layer
+        let embed_projection = 2.0 * t * (c.embedding_size * c.hidden_size) as f64;
+        self.encoder.depth() as f64 * per_layer + if c.embedding_size == c.hidden_size { 0.0 } else { embed_projection }
     }
 }

@@ -1,0 +1,335 @@
+//! `y = x·Wᵀ + b` with bf16 weights: weights are stored in bf16 (half the bytes of
+//! f32), activations are rounded to bf16 per call, products of pairs accumulate in f32
+//! with AVX-512 BF16's `vdpbf16ps` where the CPU has it. Elsewhere the caller converts
+//! the bf16 weights to f32 once and runs the f32 kernel (`super::linear`), which gives
+//! the same weights with f32 activations.
+//!
+//! bf16 (Kalamkar et al. 2019, "A Study of BFLOAT16 for Deep Learning Training") keeps
+//! f32's exponent and 8 bits of mantissa; rounding is to nearest, ties to even.
+
+use std::sync::OnceLock;
+
+/// Output channels per packed block (one AVX-512 register of f32).
+const BLOCK: usize = 16;
+/// Reduction steps per packed pair (`vdpbf16ps` sums 2 products per lane).
+const PAIR: usize = 2;
+/// Activation rows per micro-kernel tile.
+const ROWS: usize = 6;
+/// Multiply-adds (`m·k·n`) from which a product is split over threads.
+const PARALLEL_MIN_WORK: usize = 1 << 20;
+
+/// Whether this CPU has AVX-512 BF16 (detected once).
+pub fn native() -> bool {
+    static NATIVE: OnceLock<bool> = OnceLock::new();
+    *NATIVE.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bf16")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    })
+}
+
+/// Rounds an f32 to bf16 bits (nearest, ties to even; NaN stays NaN).
+pub fn to_bf16(v: f32) -> u16 {
+    half::bf16::from_f32(v).to_bits()
+}
+
+/// The f32 value of bf16 bits.
+pub fn from_bf16(bits: u16) -> f32 {
+    f32::from_bits(u32::from(bits) << 16)
+}
+
+/// A weight matrix in bf16, packed for `vdpbf16ps`.
+///
+/// Layout: `[n_blocks][k_pairs][BLOCK][PAIR]` bf16: for each block of 16 output
+/// channels and each pair of reduction steps, 64 contiguous bytes (one AVX-512 load).
+/// Channels and steps past `n`/`k` are zero.
+#[derive(Debug, Clone)]
+pub struct Bf16Weight {
+    k: usize,
+    n: usize,
+    k_padded: usize,
+    packed: Vec<u16>,
+}
+
+impl Bf16Weight {
+    /// Rounds `weight_t` (`[k, n]` row-major, `Wᵀ`) to bf16 and packs it.
+    pub fn pack(weight_t: &[f32], k: usize, n: usize) -> Self {
+        assert_eq!(weight_t.len(), k * n, "weight is [k, n]");
+        let k_padded = k.next_multiple_of(PAIR);
+        let n_blocks = n.div_ceil(BLOCK);
+        let mut packed = vec![0u16; n_blocks * k_padded * BLOCK];
+        for kk in 0..k {
+            for c in 0..n {
+                let (block, lane) = (c / BLOCK, c % BLOCK);
+                let at = ((block * (k_padded / PAIR) + kk / PAIR) * BLOCK + lane) * PAIR + kk % PAIR;
+                packed[at] = to_bf16(weight_t[kk * n + c]);
+            }
+        }
+        Self { k, n, k_padded, packed }
+    }
+
+    /// The weight as f32 `[k, n]` (exactly the bf16 values), for the f32 fallback.
+    pub fn to_f32(&self) -> Vec<f32> {
+        let mut out = vec![0f32; self.k * self.n];
+        for kk in 0..self.k {
+            for c in 0..self.n {
+                let (block, lane) = (c / BLOCK, c % BLOCK);
+                let at = ((block * (self.k_padded / PAIR) + kk / PAIR) * BLOCK + lane) * PAIR + kk % PAIR;
+                out[kk * self.n + c] = from_bf16(self.packed[at]);
+            }
+        }
+        out
+    }
+
+    /// Input features.
+    pub fn in_features(&self) -> usize {
+        self.k
+    }
+
+    /// Output channels.
+    pub fn out_features(&self) -> usize {
+        self.n
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        2 * self.packed.len()
+    }
+
+    fn n_blocks(&self) -> usize {
+        self.n.div_ceil(BLOCK)
+    }
+}
+
+/// Rounds `x` (`[m, k]`) to bf16 rows of `k_padded` (padding zero).
+fn round_rows(x: &[f32], m: usize, k: usize, k_padded: usize) -> Vec<u16> {
+    let mut out = vec![0u16; m * k_padded];
+    for (row, dst) in x.chunks_exact(k).zip(out.chunks_exact_mut(k_padded)) {
+        for (d, &v) in dst.iter_mut().zip(row) {
+            *d = to_bf16(v);
+        }
+    }
+    out
+}
+
+/// `x` `[m, k]` f32 → `[m, n]` f32 with bf16 products on the AVX-512 BF16 path, or on
+/// the portable reference where the CPU lacks it (the model layer uses the f32 kernel
+/// there instead; this keeps the function total).
+///
+/// Panics if `x.len() != m · k` or `bias.len() != n`.
+pub fn linear(x: &[f32], m: usize, weight: &Bf16Weight, bias: &[f32]) -> Vec<f32> {
+    linear_on(native(), x, m, weight, bias)
+}
+
+/// [`linear`] with the path chosen: `native` needs [`native()`].
+pub fn linear_on(native_path: bool, x: &[f32], m: usize, weight: &Bf16Weight, bias: &[f32]) -> Vec<f32> {
+    let (k, n) = (weight.k, weight.n);
+    assert_eq!(x.len(), m * k, "x is [m, k]");
+    assert_eq!(bias.len(), n, "bias is [n]");
+    assert!(!native_path || native(), "AVX-512 BF16 is not available on this CPU");
+    let rows = round_rows(x, m, k, weight.k_padded);
+    let mut out = vec![0f32; m * n];
+    let dst = Out(out.as_mut_ptr());
+    let blocks = weight.n_blocks();
+    let pool = candle_core::utils::barrier_pool();
+    let parts = (pool.n_workers() + 1).min(blocks);
+    if parts > 1 && m * n * k >= PARALLEL_MIN_WORK {
+        let per = blocks.div_ceil(parts);
+        pool.execute(|part| {
+            let start = (part * per).min(blocks);
+            let end = (start + per).min(blocks);
+            if start < end {
+                // SAFETY: parts own disjoint channel blocks, hence disjoint columns.
+                unsafe { product(native_path, &rows, m, weight, bias, start..end, dst) };
+            }
+        });
+    } else {
+        // SAFETY: the only writer of the whole output.
+        unsafe { product(native_path, &rows, m, weight, bias, 0..blocks, dst) };
+    }
+    out
+}
+
+/// The output buffer `[m, n]`, shared by parts that write disjoint columns.
+#[derive(Clone, Copy)]
+struct Out(*mut f32);
+// SAFETY: parts write disjoint column ranges and the buffer outlives them.
+unsafe impl Send for Out {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Out {}
+
+/// Computes the columns of `blocks` for all `m` rows into `out`.
+///
+/// # Safety
+/// `out` points to `m · n` floats; no one else writes the columns of `blocks`; `native`
+/// only if the CPU has AVX-512 BF16.
+unsafe fn product(
+    native_path: bool,
+    rows: &[u16],
+    m: usize,
+    weight: &Bf16Weight,
+    bias: &[f32],
+    blocks: std::ops::Range<usize>,
+    out: Out,
+) {
+    let n = weight.n;
+    let width = blocks.len() * BLOCK;
+    let columns = blocks.start * BLOCK..(blocks.end * BLOCK).min(n);
+    let mut acc = vec![0f32; ROWS * width];
+    let mut r = 0;
+    while r < m {
+        let tile = ROWS.min(m - r);
+        let x = &rows[r * weight.k_padded..(r + tile) * weight.k_padded];
+        acc[..tile * width].fill(0.0);
+        #[cfg(target_arch = "x86_64")]
+        if native_path {
+            // SAFETY: the caller checked AVX-512 BF16; the slices fit as required.
+            unsafe { x86::tile_avx512bf16(x, tile, weight, blocks.clone(), &mut acc) };
+        } else {
+            tile_portable(x, tile, weight, blocks.clone(), &mut acc);
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        tile_portable(x, tile, weight, blocks.clone(), &mut acc);
+        for t in 0..tile {
+            let sums = &acc[t * width..(t + 1) * width];
+            for (j, c) in columns.clone().enumerate() {
+                // SAFETY: row r + t < m and column c < n are inside the buffer, and the
+                // caller gives us these columns exclusively.
+                unsafe { *out.0.add((r + t) * n + c) = sums[j] + bias[c] };
+            }
+        }
+        r += tile;
+    }
+}
+
+/// Scalar reference: `acc[t, j] += Σ_pairs (x₀·w₀ + x₁·w₁)` in f32, pair by pair, the
+/// order `vdpbf16ps` uses per lane.
+fn tile_portable(x: &[u16], tile: usize, weight: &Bf16Weight, blocks: std::ops::Range<usize>, acc: &mut [f32]) {
+    let width = blocks.len() * BLOCK;
+    let pairs = weight.k_padded / PAIR;
+    for (b, block) in blocks.enumerate() {
+        let panel = &weight.packed[block * pairs * BLOCK * PAIR..(block + 1) * pairs * BLOCK * PAIR];
+        for t in 0..tile {
+            let row = &x[t * weight.k_padded..(t + 1) * weight.k_padded];
+            let out = &mut acc[t * width + b * BLOCK..t * width + (b + 1) * BLOCK];
+            for p in 0..pairs {
+                let (x0, x1) = (from_bf16(row[p * PAIR]), from_bf16(row[p * PAIR + 1]));
+                let ws = &panel[p * BLOCK * PAIR..(p + 1) * BLOCK * PAIR];
+                for (lane, o) in out.iter_mut().enumerate() {
+                    let (w0, w1) = (from_bf16(ws[lane * PAIR]), from_bf16(ws[lane * PAIR + 1]));
+                    *o += x0 * w0 + x1 * w1;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+    use std::ops::Range;
+
+    use super::{Bf16Weight, BLOCK, PAIR, ROWS};
+
+    /// AVX-512 BF16 tile: one 64-byte weight load per pair of steps and block, one
+    /// broadcast of the row's pair, one `vdpbf16ps` per row.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512 F and BF16; `x` holds `tile ≤ ROWS` rows of
+    /// `k_padded` bf16 and `acc` at least `tile` rows of the blocks' width.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    pub(super) unsafe fn tile_avx512bf16(
+        x: &[u16],
+        tile: usize,
+        weight: &Bf16Weight,
+        blocks: Range<usize>,
+        acc: &mut [f32],
+    ) {
+        let width = blocks.len() * BLOCK;
+        let pairs = weight.k_padded / PAIR;
+        debug_assert!(tile <= ROWS && x.len() >= tile * weight.k_padded && acc.len() >= tile * width);
+        // SAFETY: the caller guarantees the CPU features and the slice lengths; every
+        // pointer offset below stays inside `x`, this block's weight panel or `acc`.
+        unsafe {
+            let xp = x.as_ptr();
+            for (b, block) in blocks.enumerate() {
+                let panel = weight.packed.as_ptr().add(block * pairs * BLOCK * PAIR);
+                let mut sums = [_mm512_setzero_ps(); ROWS];
+                for p in 0..pairs {
+                    // SAFETY (all loads): `p < pairs` stays inside this block's panel and
+                    // inside each of the `tile` rows.
+                    let w: __m512bh = std::mem::transmute(_mm512_loadu_si512(panel.add(p * BLOCK * PAIR) as *const _));
+                    for (t, sum) in sums.iter_mut().enumerate().take(tile) {
+                        let pair = (xp.add(t * weight.k_padded + p * PAIR) as *const i32).read_unaligned();
+                        let a: __m512bh = std::mem::transmute(_mm512_set1_epi32(pair));
+                        *sum = _mm512_dpbf16_ps(*sum, a, w);
+                    }
+                }
+                for (t, sum) in sums.iter().enumerate().take(tile) {
+                    let dst = acc.as_mut_ptr().add(t * width + b * BLOCK);
+                    _mm512_storeu_ps(dst, _mm512_add_ps(_mm512_loadu_ps(dst), *sum));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn random(len: usize, seed: u64) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (0..len)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((state >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// The AVX-512 BF16 path equals the scalar reference to f32 rounding (the
+    /// instruction may round its pair sum differently), on ragged shapes; both are
+    /// within bf16 error of the f32 product.
+    #[test]
+    fn native_path_matches_the_scalar_reference() {
+        for (m, k, n) in [(1, 2, 16), (7, 37, 23), (13, 384, 1152), (3, 1536, 5)] {
+            let x = random(m * k, (m * k) as u64);
+            let w = random(k * n, (k + n) as u64);
+            let b = random(n, n as u64);
+            let weight = Bf16Weight::pack(&w, k, n);
+            let reference = linear_on(false, &x, m, &weight, &b);
+            if native() {
+                let got = linear_on(true, &x, m, &weight, &b);
+                for (i, (g, r)) in got.iter().zip(&reference).enumerate() {
+                    assert!((g - r).abs() <= 1e-5 * (k as f32).sqrt(), "m={m} k={k} n={n} [{i}]: {g} vs {r}");
+                }
+            }
+            for r in 0..m {
+                for c in 0..n {
+                    let exact: f32 = (0..k).map(|i| x[r * k + i] * w[i * n + c]).sum::<f32>() + b[c];
+                    let got = reference[r * n + c];
+                    assert!((got - exact).abs() <= 0.01 * (k as f32).sqrt(), "[{r},{c}]: {got} vs {exact}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bf16_rounding_is_to_nearest_even_and_round_trips() {
+        assert_eq!(from_bf16(to_bf16(1.0)), 1.0);
+        assert_eq!(from_bf16(to_bf16(-2.5)), -2.5);
+        // 1 + 2⁻⁸ lies halfway between 1 and 1 + 2⁻⁷: ties go to the even mantissa (1).
+        assert_eq!(from_bf16(to_bf16(1.0 + 1.0 / 256.0)), 1.0);
+        let w = random(6 * 5, 3);
+        let packed = Bf16Weight::pack(&w, 6, 5);
+        for (a, b) in packed.to_f32().iter().zip(&w) {
+            assert!((a - b).abs() <= b.abs() / 128.0);
+        }
+    }
+}
