@@ -28,6 +28,7 @@ test-deps:
 ## release server with the PyTorch pipeline side by side (see benches/load.rs).
 bench:
 	$(CARGO) build --release --locked
+	$(CARGO) build --release --locked --example bare_hit
 	$(CARGO) bench --locked --bench model -- --warm-up-time 1 --measurement-time 3
 	$(CARGO) bench --locked --bench load
 

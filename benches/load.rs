@@ -10,6 +10,21 @@
 //! - all-hit: the cached sentences again, 16 and then 32 in flight, keep-alive;
 //! - zipf: 4,000 requests over 2,000 sentences with Zipf(1.1) popularity, 16 in flight.
 //!
+//! First, the hit-path anchor: `examples/bare_hit.rs` (axum + one moka lookup) under
+//! the all-hit workload; each model's f32 all-hit throughput is printed as a share of it.
+//!
+//! MiniLM and distilbert-base run in each dtype (`--dtype f32|bf16|int8`; `BENCH_DTYPES`
+//! picks a subset), the others in f32. When the Python environment also has
+//! onnxruntime, `../shared/bench/onnxruntime_baseline.py` (f32 and int8) runs beside
+//! PyTorch on MiniLM and distilbert-base. The run ends with one table: system × dtype ×
+//! batch → sentences/s, p50, achieved GOP/s and its share of the machine's peak
+//! (written to `target/bench/table.md` too).
+//!
+//! Peak: 2 cores × 2.8 GHz (the shared bench README's clock) × two 512-bit units per
+//! core: f32 FMA 2 × 16 lanes × 2 ops = 64 op/cycle → 358 GOP/s; bf16 `vdpbf16ps`
+//! 2 × 32 × 2 = 128 → 717 GOP/s; int8 `vpdpbusd` 2 × 64 × 2 = 256 → 1,434 GOP/s. Ops
+//! are counted as in f32 (2 per multiply-add of the model's products).
+//!
 //! Environment: `PYTORCH_PYTHON` (default /tmp/ptvenv/bin/python), `BENCH_SECONDS` for
 //! the all-hit run (default 5), `BENCH_SKIP_PYTORCH=1`, and `BENCH_BASELINE_BIN=PATH`:
 //! another sentiserve binary (e.g. a build of the previous commit) driven through the
@@ -49,13 +64,18 @@ impl Drop for Server {
     }
 }
 
-async fn start(binary: &Path, dir: &Path, client: &reqwest::Client) -> Server {
+async fn start(binary: &Path, dir: &Path, client: &reqwest::Client, dtype: &str) -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let started = Instant::now();
-    let child = Command::new(binary)
+    let mut command = Command::new(binary);
+    command
         .args(["serve", "--port", &port.to_string(), "--default", "bench", "--queue-capacity", "100000"])
         .arg("--model")
-        .arg(format!("bench={}", dir.display()))
+        .arg(format!("bench={}", dir.display()));
+    if dtype != "f32" {
+        command.args(["--dtype", dtype]);
+    }
+    let child = command
         .env("RUST_LOG", "warn")
         .env("HF_HUB_OFFLINE", "1")
         // Not the repository root: a baseline binary must not read a newer manifest.
@@ -163,17 +183,21 @@ fn zipf(n: usize, m: usize, s: f64) -> Vec<usize> {
         .collect()
 }
 
-fn pytorch(dir: &Path, corpus: &Path) -> Vec<Value> {
+/// Runs one of `../shared/bench`'s Python baselines (`script`) on `dir` when the
+/// environment has `module`; one JSON object per variant and batch size.
+fn python_baseline(script: &str, module: &str, dir: &Path, corpus: &Path) -> Vec<Value> {
     if std::env::var("BENCH_SKIP_PYTORCH").is_ok() {
         return Vec::new();
     }
     let python = std::env::var("PYTORCH_PYTHON").unwrap_or_else(|_| "/tmp/ptvenv/bin/python".into());
-    if !Path::new(&python).exists() {
-        println!("  (no PyTorch environment at {python}: see ../shared/bench/README.md; skipping the baseline)");
+    let has_module = Path::new(&python).exists()
+        && Command::new(&python).args(["-c", &format!("import {module}")]).output().is_ok_and(|o| o.status.success());
+    if !has_module {
+        println!("  (no {module} in {python}: see ../shared/bench/README.md; skipping {script})");
         return Vec::new();
     }
     let output = Command::new(&python)
-        .arg(root().join("../shared/bench/pytorch_pipeline.py"))
+        .arg(root().join("../shared/bench").join(script))
         .arg(dir)
         .arg(corpus)
         .args(["--threads", "2", "--batch", "1,8,32", "--n", "512"])
@@ -185,9 +209,83 @@ fn pytorch(dir: &Path, corpus: &Path) -> Vec<Value> {
     String::from_utf8_lossy(&output.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
+/// Drives `examples/bare_hit` (axum + one moka lookup, nothing else) like the server's
+/// all-hit workload and returns its requests/s at 16 in flight: the ceiling the hit path
+/// is compared with. `None` when the example is not built.
+async fn bare_anchor(client: &reqwest::Client, imdb: &[String], seconds: u64) -> Option<f64> {
+    let binary = root().join("target/release/examples/bare_hit");
+    if !binary.exists() {
+        println!("(no {}: cargo build --release --example bare_hit; skipping the anchor)", binary.display());
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(&binary).arg(port.to_string()).stdout(Stdio::null()).spawn().unwrap();
+    let server = Server { child, base: format!("http://127.0.0.1:{port}"), ready: Duration::ZERO };
+    let started = Instant::now();
+    while !client.get(format!("{}/health", server.base)).send().await.is_ok_and(|r| r.status() == 200) {
+        assert!(started.elapsed() < Duration::from_secs(30), "bare_hit did not start");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    println!("\n== anchor: bare axum + moka endpoint (examples/bare_hit.rs) ==");
+    let texts: Vec<String> = imdb[..512].to_vec();
+    drive(client, &server.base, Arc::new(texts.clone()), 8).await;
+    let mut at_16 = None;
+    for in_flight in [16, 32] {
+        let run = drive_for(client, &server.base, &texts, in_flight, seconds).await;
+        println!(
+            "bare hit   {:7.0} requests/s   p50 {:7.3} ms  p99 {:7.3} ms  ({in_flight} in flight, keep-alive)",
+            run.rate(),
+            run.percentile(0.5),
+            run.percentile(0.99)
+        );
+        at_16.get_or_insert(run.rate());
+    }
+    at_16
+}
+
+/// Peak GOP/s of this machine class for a dtype (see the module docs).
+fn peak(dtype: &str) -> f64 {
+    match dtype {
+        "int8" => 1434.0,
+        "bf16" => 717.0,
+        _ => 358.0,
+    }
+}
+
+/// One row of the final table.
+struct TableRow {
+    model: String,
+    system: String,
+    dtype: String,
+    batch: String,
+    per_s: f64,
+    p50_ms: f64,
+    gops: f64,
+}
+
+impl TableRow {
+    fn markdown(&self) -> String {
+        format!(
+            "| {} | {} | {} | {} | {:.1} | {:.2} | {:.0} | {:.0}% |",
+            self.model,
+            self.system,
+            self.dtype,
+            self.batch,
+            self.per_s,
+            self.p50_ms,
+            self.gops,
+            100.0 * self.gops / peak(&self.dtype)
+        )
+    }
+}
+
 /// One binary's results on one model.
 struct BinaryRun {
     all_miss_per_s: f64,
+    all_miss_p50_ms: f64,
+    all_miss_gops: f64,
+    single_per_s: f64,
+    single_gops: f64,
     single_p50_ms: f64,
     all_hit_16_per_s: f64,
     zipf_per_s: f64,
@@ -204,10 +302,11 @@ async fn workloads(
     amazon: &[String],
     distinct: &[String],
     miss: &[String],
-    total_flops: f64,
+    (total_flops, single_flops): (f64, f64),
     seconds: u64,
+    dtype: &str,
 ) -> BinaryRun {
-    let server = start(binary, dir, client).await;
+    let server = start(binary, dir, client, dtype).await;
     let ready_ms = server.ready.as_secs_f64() * 1e3;
     println!("ready (health 200) {ready_ms:.0} ms after start");
     // Warm-up on texts outside every workload.
@@ -218,10 +317,11 @@ async fn workloads(
     assert_eq!(all_miss.cached, 0);
     let gflops = total_flops / all_miss.wall.as_secs_f64() / 1e9;
     println!(
-        "all-miss   {:7.1} sentences/s  p50 {:7.2} ms  p99 {:7.2} ms  ({gflops:.0} GFLOP/s of 358 peak)",
+        "all-miss   {:7.1} sentences/s  p50 {:7.2} ms  p99 {:7.2} ms  ({gflops:.0} GOP/s of {:.0} peak)",
         all_miss.rate(),
         all_miss.percentile(0.5),
-        all_miss.percentile(0.99)
+        all_miss.percentile(0.99),
+        peak(dtype)
     );
     let single = drive(client, &server.base, Arc::new(distinct[512..612].to_vec()), 1).await;
     println!(
@@ -255,6 +355,10 @@ async fn workloads(
     drop(server);
     BinaryRun {
         all_miss_per_s: all_miss.rate(),
+        all_miss_p50_ms: all_miss.percentile(0.5),
+        all_miss_gops: gflops,
+        single_per_s: single.rate(),
+        single_gops: single_flops / single.wall.as_secs_f64() / 1e9,
         single_p50_ms: single.percentile(0.5),
         all_hit_16_per_s: all_hit[0]["per_s"].as_f64().unwrap_or(0.0),
         zipf_per_s: mixed.rate(),
@@ -306,41 +410,144 @@ async fn main() {
         binaries.push(("baseline", PathBuf::from(baseline)));
     }
 
+    let dtypes: Vec<String> = std::env::var("BENCH_DTYPES")
+        .unwrap_or_else(|_| "f32,bf16,int8".into())
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mut table: Vec<TableRow> = Vec::new();
+    let anchor = bare_anchor(&client, &imdb, seconds).await;
     for (name, dir) in &models {
         println!("\n== {name} ==");
         let probe = Model::load(&ModelFiles::from_dir(dir).unwrap(), &candle_core::Device::Cpu).unwrap();
         let mut seen = std::collections::HashSet::new();
         let distinct: Vec<String> = imdb.iter().filter(|t| seen.insert(t.as_str())).cloned().collect();
         let miss: Vec<String> = distinct[..512].to_vec();
-        let total_flops: f64 = miss.iter().map(|t| probe.flops(probe.tokenize(t).unwrap().ids.len())).sum();
+        let ops =
+            |texts: &[String]| -> f64 { texts.iter().map(|t| probe.flops(probe.tokenize(t).unwrap().ids.len())).sum() };
+        let (total_flops, single_flops) = (ops(&miss), ops(&distinct[512..612]));
         drop(probe);
+        let model_dtypes: Vec<&str> = if name.starts_with("minilm") || name.starts_with("distilbert") {
+            dtypes.iter().map(String::as_str).collect()
+        } else {
+            vec!["f32"]
+        };
 
         let mut runs = Vec::new();
-        for (tag, binary) in &binaries {
-            println!("-- {tag}: {} --", binary.display());
-            runs.push(workloads(binary, dir, &client, &imdb, &amazon, &distinct, &miss, total_flops, seconds).await);
+        for dtype in &model_dtypes {
+            for (tag, binary) in &binaries {
+                if *tag != "this build" && *dtype != "f32" {
+                    continue;
+                }
+                println!("-- {tag} ({dtype}): {} --", binary.display());
+                let run = workloads(
+                    binary,
+                    dir,
+                    &client,
+                    &imdb,
+                    &amazon,
+                    &distinct,
+                    &miss,
+                    (total_flops, single_flops),
+                    seconds,
+                    dtype,
+                )
+                .await;
+                if *tag == "this build" {
+                    let short = name.split(' ').next().unwrap_or(name).to_string();
+                    let row = |batch: &str, per_s, p50_ms, gops| TableRow {
+                        model: short.clone(),
+                        system: "sentiserve (HTTP)".into(),
+                        dtype: dtype.to_string(),
+                        batch: batch.into(),
+                        per_s,
+                        p50_ms,
+                        gops,
+                    };
+                    table.push(row("32 in flight", run.all_miss_per_s, run.all_miss_p50_ms, run.all_miss_gops));
+                    table.push(row("1 in flight", run.single_per_s, run.single_p50_ms, run.single_gops));
+                }
+                runs.push((tag.to_string(), dtype.to_string(), run));
+            }
         }
-        let (all_miss_rate, single_p50) = (runs[0].all_miss_per_s, runs[0].single_p50_ms);
+        let f32_run = runs.iter().find(|(tag, dtype, _)| tag == "this build" && dtype == "f32").map(|(_, _, r)| r);
+        let int8_run = runs.iter().find(|(tag, dtype, _)| tag == "this build" && dtype == "int8").map(|(_, _, r)| r);
+        let ops_per_text = total_flops / miss.len() as f64;
 
-        let baseline = pytorch(dir, &corpus);
-        for row in &baseline {
+        let mut baselines = python_baseline("pytorch_pipeline.py", "torch", dir, &corpus);
+        if name.starts_with("minilm") || name.starts_with("distilbert") {
+            baselines.extend(python_baseline("onnxruntime_baseline.py", "onnxruntime", dir, &corpus));
+        }
+        for row in &baselines {
+            let system = row["system"].as_str().unwrap_or("?").to_string();
+            let per_s = row["sentences_per_s"].as_f64().unwrap_or(0.0);
+            let p50 = row["batch_latency_ms_p50"].as_f64().unwrap_or(0.0);
+            println!("{system:<22} {per_s:7.1} sentences/s  batch {:>2}  p50 {p50:7.2} ms per batch", row["batch"]);
+            let (system, dtype) = match system.as_str() {
+                "onnxruntime-int8" => ("ONNX Runtime 1.31", "int8"),
+                "onnxruntime-f32" => ("ONNX Runtime 1.31", "f32"),
+                _ => ("transformers pipeline", "f32"),
+            };
+            table.push(TableRow {
+                model: name.split(' ').next().unwrap_or(name).to_string(),
+                system: system.into(),
+                dtype: dtype.into(),
+                batch: format!("batch {}", row["batch"]),
+                per_s,
+                p50_ms: p50,
+                gops: per_s * ops_per_text / 1e9,
+            });
+        }
+        let best = |system: &str| -> f64 {
+            baselines
+                .iter()
+                .filter(|r| r["system"] == system)
+                .filter_map(|r| r["sentences_per_s"].as_f64())
+                .fold(0.0, f64::max)
+        };
+        let batch1 = |system: &str| -> Option<f64> {
+            baselines
+                .iter()
+                .find(|r| r["system"] == system && r["batch"] == 1)
+                .and_then(|r| r["batch_latency_ms_p50"].as_f64())
+        };
+        if let Some(f32_run) = f32_run {
+            if best("transformers-pipeline") > 0.0 {
+                println!(
+                    "ratio      f32 all-miss / best PyTorch batch: {:.2}x",
+                    f32_run.all_miss_per_s / best("transformers-pipeline")
+                );
+            }
+            if best("onnxruntime-f32") > 0.0 {
+                println!(
+                    "ratio      f32 all-miss / best ORT f32 batch: {:.2}x (goal >= 1.5)",
+                    f32_run.all_miss_per_s / best("onnxruntime-f32")
+                );
+            }
+        }
+        if let Some(int8_run) = int8_run {
+            if best("onnxruntime-int8") > 0.0 {
+                println!(
+                    "ratio      int8 all-miss / best ORT int8 batch: {:.2}x (goal >= 1.5)",
+                    int8_run.all_miss_per_s / best("onnxruntime-int8")
+                );
+            }
+            if let Some(b1) = batch1("onnxruntime-int8") {
+                println!(
+                    "ratio      int8 single p50 (HTTP) / ORT int8 batch-1 p50: {:.2} (goal <= 1)",
+                    int8_run.single_p50_ms / b1
+                );
+            }
+        }
+        if let (Some(f32_run), Some(anchor)) = (f32_run, anchor) {
             println!(
-                "pytorch    {:7.1} sentences/s  batch {:>2}  p50 {:7.2} ms per batch  (transformers pipeline, torch {})",
-                row["sentences_per_s"].as_f64().unwrap_or(0.0),
-                row["batch"],
-                row["batch_latency_ms_p50"].as_f64().unwrap_or(0.0),
-                row["torch"].as_str().unwrap_or("?")
+                "ratio      all-hit (16 in flight) / bare axum + moka endpoint: {:.2} (goal >= 0.8)",
+                f32_run.all_hit_16_per_s / anchor
             );
         }
-        let best = baseline.iter().filter_map(|r| r["sentences_per_s"].as_f64()).fold(0.0, f64::max);
-        let batch1 = baseline.iter().find(|r| r["batch"] == 1).and_then(|r| r["batch_latency_ms_p50"].as_f64());
-        if best > 0.0 {
-            println!("ratio      all-miss / best PyTorch batch: {:.2}x (target >= 2)", all_miss_rate / best);
-        }
-        if let Some(b1) = batch1 {
-            println!("ratio      single p50 / PyTorch batch-1 p50: {:.2} (target <= 0.5)", single_p50 / b1);
-        }
-        if let [current, baseline] = &runs[..] {
+        let this_f32: Vec<&BinaryRun> = runs.iter().filter(|(_, dtype, _)| dtype == "f32").map(|(_, _, r)| r).collect();
+        if let [current, baseline] = &this_f32[..] {
             println!(
                 "a/b        all-miss {:.3}x  single p50 {:.3}x  all-hit(16) {:.3}x  zipf {:.3}x  (this build / baseline)",
                 current.all_miss_per_s / baseline.all_miss_per_s,
@@ -349,17 +556,25 @@ async fn main() {
                 current.zipf_per_s / baseline.zipf_per_s,
             );
         }
-        let mut row = runs[0].json.clone();
-        row["model"] = json!(name);
-        row["pytorch_best_per_s"] = json!(best);
-        row["pytorch_batch1_p50_ms"] = json!(batch1);
-        if let Some(baseline) = runs.get(1) {
-            row["baseline"] = baseline.json.clone();
+        for (tag, dtype, run) in &runs {
+            let mut row = run.json.clone();
+            row["model"] = json!(name);
+            row["binary"] = json!(tag);
+            row["dtype"] = json!(dtype);
+            summary.push(row);
         }
-        summary.push(row);
+        summary.push(json!({ "model": name, "baselines": baselines }));
     }
+    let mut markdown = vec![
+        "| model | system | dtype | batch | sentences/s | p50 ms (request; batch for baselines) | GOP/s | of peak |"
+            .to_string(),
+        "|---|---|---|---|---|---|---|---|".to_string(),
+    ];
+    markdown.extend(table.iter().map(TableRow::markdown));
+    println!("\n{}", markdown.join("\n"));
     let out = root().join("target/bench");
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("load.json"), serde_json::to_vec_pretty(&summary).unwrap()).unwrap();
-    println!("\nsummary written to target/bench/load.json");
+    std::fs::write(out.join("table.md"), markdown.join("\n") + "\n").unwrap();
+    println!("\nsummary written to target/bench/load.json and target/bench/table.md");
 }

@@ -1,5 +1,6 @@
 //! Runs MiniLM forward passes in a loop so a profiler can attribute the time:
-//! `cargo run --release --example profile_forward -- BATCH ITERATIONS`.
+//! `cargo run --release --example profile_forward -- BATCH ITERATIONS` (`MODEL_DIR`
+//! for another model, `DTYPE=bf16|int8` for another precision).
 
 use candle_core::Device;
 use sentiserve::model::{Encoded, Model, ModelFiles};
@@ -11,7 +12,8 @@ fn main() {
     let dir = std::env::var("MODEL_DIR")
         .map(Into::into)
         .unwrap_or_else(|_| root.join("../shared/models/minilm-l6-sentiment"));
-    let model = Model::load(&ModelFiles::from_dir(&dir).unwrap(), &Device::Cpu).unwrap();
+    let dtype: sentiserve::model::Dtype = std::env::var("DTYPE").unwrap_or_else(|_| "f32".into()).parse().unwrap();
+    let model = Model::load_with(&ModelFiles::from_dir(&dir).unwrap(), &Device::Cpu, None, dtype).unwrap();
     let text = std::fs::read_to_string(root.join("../shared/data/uci-sentiment/imdb.jsonl")).unwrap();
     let encoded: Vec<Encoded> = text
         .lines()

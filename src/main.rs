@@ -125,6 +125,7 @@ async fn analyze(mut args: AnalyzeArgs) -> anyhow::Result<()> {
     let catalog = args.models.catalog()?;
     let mut config = sentiserve::ServerConfig::new(catalog);
     config.device = args.models.device;
+    config.dtype = args.models.dtype;
     config.preload.clear();
     let app = App::new(config)?;
     let inputs: Vec<sentiserve::model::TextInput> =

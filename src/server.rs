@@ -39,6 +39,7 @@ impl App {
             batch: config.batch.clone(),
             bounds: config.registry.clone(),
             pinned: config.preload.iter().cloned().collect(),
+            dtype: config.dtype,
         };
         let registry = Registry::new(config.catalog.models.clone(), &config.catalog.default, registry_config)?;
         let mut cache_config = config.cache.clone();

@@ -140,6 +140,8 @@ pub struct ModelInfo {
     pub revision: Option<String>,
     /// Architecture (`model_type`).
     pub architecture: &'static str,
+    /// Dtype of the linear layers.
+    pub dtype: crate::model::Dtype,
     /// Label names, by class index.
     pub id2label: Vec<String>,
     /// Longest input in tokens.
@@ -322,6 +324,21 @@ impl Service {
         if unique.len() > capacity {
             return Err(ServiceError::ExceedsQueue { model: name.to_string(), count: unique.len(), capacity });
         }
+        // Every distinct text already in memory: answer without a task or the tiers.
+        if options.cache == CachePolicy::Use {
+            let keys: Vec<CacheKey> = unique
+                .iter()
+                .map(|input| CacheKey {
+                    model: Arc::clone(&loaded.name),
+                    fingerprint: Arc::clone(&loaded.fingerprint),
+                    input: (*input).clone(),
+                })
+                .collect();
+            if let Some(hits) = self.cache.memory_hits(&keys).await {
+                let outcomes: Vec<(crate::model::Prediction, bool)> = hits.into_iter().map(|p| (p, true)).collect();
+                return Ok(self.results(name, &loaded, &positions, &outcomes, options));
+            }
+        }
         // The lookups run in their own task: if the client goes away mid-request, what
         // is already in a forward pass still completes and is cached, while the
         // request's texts that have not started are dropped (the guard cancels them).
@@ -347,10 +364,22 @@ impl Service {
                 }
             })?;
 
+        Ok(self.results(name, &loaded, &positions, &outcomes, options))
+    }
+
+    /// Scores each input's prediction (`positions[i]`: its index in `outcomes`).
+    fn results(
+        &self,
+        name: &str,
+        loaded: &LoadedModel,
+        positions: &[usize],
+        outcomes: &[(crate::model::Prediction, bool)],
+        options: &AnalyzeOptions,
+    ) -> Analysis {
         let function = options.function.unwrap_or_else(|| loaded.model.score_function());
         let results = positions
-            .into_iter()
-            .map(|i| {
+            .iter()
+            .map(|&i| {
                 let (prediction, cached) = &outcomes[i];
                 let c = loaded.model.classification_with(&prediction.logits, function);
                 let mut scores = c.scores;
@@ -360,7 +389,7 @@ impl Service {
                 TextResult { label: c.label, score: c.score, scores, cached: *cached, truncated: prediction.truncated }
             })
             .collect();
-        Ok(Analysis { model: name.to_string(), results })
+        Analysis { model: name.to_string(), results }
     }
 
     /// The model's limits and labels (`GET /info`), loading it if needed.
@@ -374,6 +403,7 @@ impl Service {
             source: loaded.source.clone(),
             revision: loaded.revision.clone(),
             architecture: loaded.model.architecture(),
+            dtype: loaded.model.dtype(),
             id2label: loaded.model.id2label().to_vec(),
             max_tokens: loaded.model.max_tokens(),
             batch: loaded.batch.clone(),

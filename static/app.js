@@ -145,6 +145,7 @@
     st.className = m ? `state state-${m.state}` : 'state';
     setText('model-arch', m && m.architecture);
     setText('model-device', m && m.device);
+    setText('model-dtype', m && m.dtype);
     setText('model-params', m && typeof m.parameters === 'number' ? fmtCount(m.parameters) : null);
     setText('model-load-time', m && typeof m.load_ms === 'number' ? fmtMs(m.load_ms) : null);
     setText('model-labels', m && Array.isArray(m.labels) ? m.labels.join(', ') : null);

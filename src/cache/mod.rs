@@ -245,6 +245,22 @@ impl PredictionCache {
         Ok((entry.into_value(), cached))
     }
 
+    /// The memory tier's values of every key, when all of them are there (each counted
+    /// as a hit); `None`, counting nothing, when any is missing. The hit path of
+    /// [`crate::service::Service::analyze`]: no task, no lower tier, no single-flight
+    /// entry.
+    pub async fn memory_hits(&self, keys: &[CacheKey]) -> Option<Vec<Prediction>> {
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            values.push(self.memory.cache.get(key).await?);
+        }
+        for key in keys {
+            self.memory.counters.count(true);
+            self.count(&key.model, true);
+        }
+        Some(values)
+    }
+
     /// Like [`PredictionCache::get_or_compute`], under a request's cache directive:
     /// [`CachePolicy::Use`] is `get_or_compute`; [`CachePolicy::Refresh`]
     /// (`Cache-Control: no-cache`) skips every read, runs `compute` and replaces the

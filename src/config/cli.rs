@@ -33,6 +33,11 @@ pub struct ModelArgs {
     /// Device: auto, cpu, cuda, cuda:N or metal (cuda/metal need the Cargo feature).
     #[arg(long, env = "SENTISERVE_DEVICE", default_value = "cpu")]
     pub device: DeviceSpec,
+    /// Dtype of the linear layers: f32, bf16 (AVX-512 BF16 where the CPU has it) or
+    /// int8 (dynamic quantization, VNNI); bf16 and int8 on the CPU only. A model's
+    /// manifest `dtype` overrides it.
+    #[arg(long, env = "SENTISERVE_DTYPE", default_value = "f32")]
+    pub dtype: crate::model::Dtype,
 }
 
 impl ModelArgs {
@@ -201,6 +206,7 @@ impl ServeArgs {
             catalog,
             preload,
             device: self.models.device,
+            dtype: self.models.dtype,
             cache: CacheConfig {
                 capacity_bytes: self.cache_max_bytes,
                 ttl: secs(self.cache_ttl_secs),

@@ -113,7 +113,7 @@ pub(crate) enum Sources {
 #[serde(deny_unknown_fields)]
 pub(crate) struct ManifestEntry {
     pub(crate) source: Sources,
-    /// Compute dtype; `f32` (the only one this build runs).
+    /// Dtype of the linear layers: `f32`, `bf16` or `int8`.
     pub(crate) dtype: Option<String>,
     /// `auto`, `cpu`, `cuda[:N]` or `metal`.
     pub(crate) device: Option<String>,
@@ -130,19 +130,12 @@ pub(crate) struct ManifestEntry {
     pub(crate) cache_ttl_secs: Option<u64>,
 }
 
-/// The compute dtypes this build runs.
-const DTYPES: &[&str] = &["f32", "float32"];
-
 impl ManifestEntry {
     /// The per-model settings.
     ///
     /// Errors: a message for an unknown device or an unsupported dtype.
     fn settings(&self) -> Result<ModelSettings, String> {
-        if let Some(dtype) = &self.dtype {
-            if !DTYPES.contains(&dtype.to_ascii_lowercase().as_str()) {
-                return Err(format!("dtype `{dtype}` is not supported by this build (supported: f32)"));
-            }
-        }
+        let dtype = self.dtype.as_deref().map(str::parse::<crate::model::Dtype>).transpose()?;
         let device = self.device.as_deref().map(str::parse::<DeviceSpec>).transpose()?;
         let secs = |s: Option<u64>| s.map(std::time::Duration::from_secs);
         Ok(ModelSettings {
@@ -154,6 +147,7 @@ impl ManifestEntry {
             pinned: self.pinned,
             idle_unload: secs(self.idle_unload_secs),
             cache_ttl: secs(self.cache_ttl_secs).filter(|d| !d.is_zero()),
+            dtype,
         })
     }
 }

@@ -73,6 +73,8 @@ pub struct ServerConfig {
     pub preload: Vec<String>,
     /// Where weights live.
     pub device: DeviceSpec,
+    /// Dtype of the linear layers unless a model's settings name another.
+    pub dtype: crate::model::Dtype,
     /// Prediction-cache bounds and tiers.
     pub cache: CacheConfig,
     /// Dynamic-batching limits (models' manifest settings override them).
@@ -94,6 +96,7 @@ impl ServerConfig {
             preload: vec![catalog.default.clone()],
             catalog,
             device: DeviceSpec::Cpu,
+            dtype: crate::model::Dtype::F32,
             cache: CacheConfig::default(),
             batch: BatchConfig::default(),
             registry: RegistryBounds::default(),

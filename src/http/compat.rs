@@ -235,7 +235,11 @@ pub async fn info(
     Ok(Json(Info {
         model_id: model.source,
         model_sha: model.revision,
-        model_dtype: "float32".into(),
+        model_dtype: match model.dtype {
+            crate::model::Dtype::F32 => "float32".into(),
+            crate::model::Dtype::Bf16 => "bfloat16".into(),
+            crate::model::Dtype::Int8 => "int8".into(),
+        },
         model_type: serde_json::json!({ "classifier": { "id2label": id2label, "label2id": label2id } }),
         max_concurrent_requests: batch.queue_capacity,
         max_input_length: model.max_tokens,

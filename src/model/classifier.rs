@@ -9,6 +9,7 @@ use candle_core::{Device, Tensor};
 
 use super::error::Result;
 use super::hf::tokenize::Encoded;
+use super::layers::Linear;
 
 /// How a batch is laid out for the encoder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +38,10 @@ pub trait SequenceClassifier: Send + Sync {
 
     /// Number of parameters (body + head).
     fn num_params(&self) -> usize;
+
+    /// Every linear layer of the body and head, so the loader can re-store them in
+    /// the requested [`super::Dtype`].
+    fn linears_mut(&mut self) -> Vec<&mut Linear>;
 
     /// Estimated floating-point operations (2 per multiply-add) of one text of
     /// `tokens` tokens: every linear layer plus the attention products. Used by the

@@ -8,6 +8,7 @@
 
 pub mod classifier;
 pub mod device;
+pub mod dtype;
 pub mod error;
 pub mod families;
 pub mod hf;
@@ -23,6 +24,7 @@ use candle_nn::VarBuilder;
 
 pub use classifier::{Execution, SequenceClassifier};
 pub use device::DeviceSpec;
+pub use dtype::Dtype;
 pub use error::{ModelError, Result};
 pub use hf::scores::{Classification, LabelScore, ScoreFunction};
 pub use hf::source::{ModelFiles, ModelSource, Weights};
@@ -54,6 +56,7 @@ pub struct Model {
     device: Device,
     execution: Execution,
     hidden_size: usize,
+    dtype: Dtype,
 }
 
 impl Model {
@@ -66,14 +69,18 @@ impl Model {
     /// [`ModelError::UnsupportedArchitecture`], [`ModelError::Tokenizer`], and
     /// [`ModelError::Tensor`] for a missing or misshapen weight.
     pub fn load(files: &ModelFiles, device: &Device) -> Result<Self> {
-        Self::load_with(files, device, None)
+        Self::load_with(files, device, None, Dtype::F32)
     }
 
     /// [`Model::load`] with a truncation limit in tokens (`max_tokens`), at most the
-    /// model's own (larger values are capped to it).
+    /// model's own (larger values are capped to it), and the [`Dtype`] of the linear
+    /// layers (bf16 and int8 on the CPU only).
     ///
-    /// Errors: as [`Model::load`].
-    pub fn load_with(files: &ModelFiles, device: &Device, max_tokens: Option<usize>) -> Result<Self> {
+    /// Errors: as [`Model::load`]; [`ModelError::Config`] for bf16/int8 off the CPU.
+    pub fn load_with(files: &ModelFiles, device: &Device, max_tokens: Option<usize>, dtype: Dtype) -> Result<Self> {
+        if dtype != Dtype::F32 && !device.is_cpu() {
+            return Err(ModelError::Config(format!("dtype {dtype} runs on the CPU only")));
+        }
         let raw =
             std::fs::read(&files.config).map_err(|source| ModelError::Io { path: files.config.clone(), source })?;
         let json: serde_json::Value = serde_json::from_slice(&raw).map_err(|e| ModelError::Config(e.to_string()))?;
@@ -87,12 +94,15 @@ impl Model {
             Weights::Safetensors(path) => unsafe { VarBuilder::from_mmaped_safetensors(&[path], DType::F32, device)? },
             Weights::Pth(path) => VarBuilder::from_pth(path, DType::F32, device)?,
         };
-        let loaded = (family.load)(&families::LoadContext {
+        let mut loaded = (family.load)(&families::LoadContext {
             json: &json,
             model_type,
             weights: &weights,
             num_labels: id2label.len(),
         })?;
+        for linear in loaded.classifier.linears_mut() {
+            linear.convert(dtype)?;
+        }
         let max_tokens = max_tokens.map_or(loaded.max_tokens, |limit| limit.clamp(2, loaded.max_tokens));
         let text = TextEncoder::from_file(&files.tokenizer, max_tokens)?;
         let execution = if device.is_cpu() { Execution::Packed } else { Execution::Padded };
@@ -110,7 +120,13 @@ impl Model {
             classifier: loaded.classifier,
             device: device.clone(),
             execution,
+            dtype,
         })
+    }
+
+    /// The dtype the linear layers run in.
+    pub fn dtype(&self) -> Dtype {
+        self.dtype
     }
 
     /// The width of the hidden states (`hidden_size`), 0 when the config does not say.

@@ -24,26 +24,39 @@ pub struct LoadJob {
     pub spec: ModelSpec,
     /// Where the weights go.
     pub device: Device,
+    /// Dtype of the linear layers.
+    pub dtype: crate::model::Dtype,
     /// The limits its queue runs with.
     pub batch: BatchConfig,
     /// Re-resolve Hub revisions (a reload) instead of reusing the cached snapshot.
     pub refresh: bool,
 }
 
-/// Estimated memory of a loaded model: its f32 weights plus the activations of one
-/// batch of `max_batch_tokens` tokens, bytes.
+/// Estimated memory of a loaded model: its weights in its dtype (every parameter
+/// counted at the linear layers' width) plus the f32 activations of one batch of
+/// `max_batch_tokens` tokens, bytes.
 pub fn estimated_bytes(model: &Model, batch: &BatchConfig) -> u64 {
-    let weights = model.num_params() as u64 * F32_BYTES;
+    let weights = model.num_params() as u64 * model.dtype().bytes_per_weight();
     let activations =
         batch.max_batch_tokens as u64 * model.hidden_size() as u64 * ACTIVATION_FLOATS_PER_HIDDEN * F32_BYTES;
     weights + activations
 }
 
+/// The cache fingerprint of `files` in `dtype`: f32 keeps the files' fingerprint (so
+/// caches written before dtypes existed stay valid); bf16 and int8 append their name,
+/// so their logits never answer an f32 request, nor each other's.
+fn with_dtype(fingerprint: String, dtype: crate::model::Dtype) -> String {
+    match dtype {
+        crate::model::Dtype::F32 => fingerprint,
+        other => format!("{fingerprint}-{other}"),
+    }
+}
+
 /// Loads from one source: resolve, fingerprint, load.
 fn load_from(job: &LoadJob, source: &ModelSource) -> Result<(Model, String, Option<String>), ModelError> {
     let files = source::resolve_with(source, false, job.refresh)?;
-    let fingerprint = files.fingerprint(&job.spec.name)?;
-    let model = Model::load_with(&files, &job.device, job.spec.settings.max_tokens)?;
+    let fingerprint = with_dtype(files.fingerprint(&job.spec.name)?, job.dtype);
+    let model = Model::load_with(&files, &job.device, job.spec.settings.max_tokens, job.dtype)?;
     Ok((model, fingerprint, files.revision))
 }
 

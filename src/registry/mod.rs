@@ -142,6 +142,8 @@ pub struct RegistryConfig {
     pub batch: BatchConfig,
     /// How many models, and how many bytes, may be loaded at once; idle unload.
     pub bounds: RegistryBounds,
+    /// Dtype of the linear layers unless a model's settings name another.
+    pub dtype: crate::model::Dtype,
     /// Models pinned unless their settings say otherwise (the preloaded ones).
     pub pinned: HashSet<String>,
 }
@@ -152,6 +154,7 @@ struct Shared {
     device: Device,
     device_spec: DeviceSpec,
     bounds: RegistryBounds,
+    dtype: crate::model::Dtype,
 }
 
 /// A cheap-to-clone handle to the registry.
@@ -192,6 +195,7 @@ impl Registry {
             device: config.device,
             device_spec: config.device_spec,
             bounds: config.bounds,
+            dtype: config.dtype,
         };
         let registry = Self { shared: Arc::new(shared) };
         registry.slot(default)?;
@@ -294,7 +298,8 @@ impl Registry {
             Some(spec) if spec != self.shared.device_spec => spec.open()?,
             _ => self.shared.device.clone(),
         };
-        let job = load::LoadJob { spec: slot.spec.clone(), device, batch: slot.batch.clone(), refresh };
+        let dtype = slot.spec.settings.dtype.unwrap_or(self.shared.dtype);
+        let job = load::LoadJob { spec: slot.spec.clone(), device, dtype, batch: slot.batch.clone(), refresh };
         let loaded = tokio::task::spawn_blocking(move || load::load_model(&job))
             .await
             .unwrap_or_else(|e| Err(ModelError::Panic { during: "load", message: e.to_string() }))?;
@@ -425,7 +430,7 @@ impl Registry {
                 status.architecture = Some(model.architecture().to_string());
                 status.labels = Some(model.id2label().to_vec());
                 status.device = Some(device_name(model.device()));
-                status.dtype = Some("f32".into());
+                status.dtype = Some(model.dtype().to_string());
                 status.parameters = Some(model.num_params());
                 status.max_tokens = Some(model.max_tokens());
                 status.fingerprint = Some(loaded.fingerprint.to_string());

@@ -58,6 +58,8 @@ pub struct ModelSettings {
     pub idle_unload: Option<Duration>,
     /// Time to live of this model's prediction-cache entries.
     pub cache_ttl: Option<Duration>,
+    /// Dtype of the linear layers (default: the server's `--dtype`).
+    pub dtype: Option<crate::model::Dtype>,
 }
 
 impl ModelSettings {

@@ -16,6 +16,7 @@ fn registry(max_loaded_models: usize) -> Registry {
         device: Device::Cpu,
         batch: BatchConfig::default(),
         bounds: RegistryBounds { max_loaded_models: Some(max_loaded_models), ..RegistryBounds::default() },
+        dtype: crate::model::Dtype::F32,
         pinned: HashSet::new(),
     };
     Registry::new(specs, "a", config).unwrap()
@@ -43,6 +44,7 @@ async fn an_unknown_default_is_refused() {
         device: Device::Cpu,
         batch: BatchConfig::default(),
         bounds: RegistryBounds::default(),
+        dtype: crate::model::Dtype::F32,
         pinned: HashSet::new(),
     };
     let error = Registry::new(vec![ModelSpec::new("a", tiny("bert"))], "zzz", config).err().unwrap();

@@ -3,10 +3,11 @@
 //!
 //! - weights are quantized once, at load, to int8 with one scale per output channel
 //!   (symmetric: `w ≈ scale_w[n] · w_q`, `w_q ∈ [-127, 127]`, zero point 0);
-//! - each activation row is quantized at run time (symmetric per row,
-//!   `x ≈ scale_x[m] · x_q`, `x_q ∈ [-127, 127]`), stored as `u8` with zero point 128
-//!   (`x_u = x_q + 128`) because `vpdpbusd` multiplies unsigned by signed bytes;
-//! - products accumulate in int32, exactly: `Σ x_u·w_q − 128·Σ w_q = Σ x_q·w_q`;
+//! - each activation row is quantized at run time to `u8`, asymmetric per row (as ORT's
+//!   `DynamicQuantizeLinear`, per row instead of per tensor): `x ≈ scale_x[m]·(x_u −
+//!   zp[m])` over `[min(x, 0), max(x, 0)]`, so post-GELU rows use all 256 levels;
+//!   `vpdpbusd` multiplies unsigned by signed bytes;
+//! - products accumulate in int32, exactly: `Σ x_u·w_q − zp·Σ w_q = Σ (x_u − zp)·w_q`;
 //! - the epilogue dequantizes and adds the bias in f32:
 //!   `y = scale_x[m] · scale_w[n] · acc + b[n]`.
 //!
@@ -85,8 +86,8 @@ pub struct QuantizedWeight {
     packed: Vec<i8>,
     /// `scale_w`, `[n]`.
     scales: Vec<f32>,
-    /// `128 · Σ_k w_q[n, k]`, `[n_blocks · BLOCK]`: the zero-point correction.
-    zero_point_correction: Vec<i32>,
+    /// `Σ_k w_q[n, k]`, `[n]`: times a row's zero point, its correction.
+    column_sums: Vec<i32>,
 }
 
 impl QuantizedWeight {
@@ -106,17 +107,17 @@ impl QuantizedWeight {
             *s = if *s > 0.0 { *s / 127.0 } else { 1.0 };
         }
         let mut packed = vec![0i8; n_blocks * k_padded * BLOCK];
-        let mut zero_point_correction = vec![0i32; n_blocks * BLOCK];
+        let mut column_sums = vec![0i32; n];
         for kk in 0..k {
             for c in 0..n {
                 let q = (weight_t[kk * n + c] / scales[c]).round().clamp(-127.0, 127.0) as i8;
                 let (block, lane) = (c / BLOCK, c % BLOCK);
                 let at = ((block * (k_padded / GROUP) + kk / GROUP) * BLOCK + lane) * GROUP + kk % GROUP;
                 packed[at] = q;
-                zero_point_correction[c] += 128 * i32::from(q);
+                column_sums[c] += i32::from(q);
             }
         }
-        Self { k, n, k_padded, packed, scales, zero_point_correction }
+        Self { k, n, k_padded, packed, scales, column_sums }
     }
 
     /// Output channels.
@@ -131,7 +132,7 @@ impl QuantizedWeight {
 
     /// Bytes held (packed weights, scales, corrections).
     pub fn bytes(&self) -> usize {
-        self.packed.len() + 4 * (self.scales.len() + self.zero_point_correction.len())
+        self.packed.len() + 4 * (self.scales.len() + self.column_sums.len())
     }
 
     /// The dequantized weight `[k, n]` (for tests and the reference path).
@@ -155,30 +156,46 @@ impl QuantizedWeight {
     }
 }
 
-/// Activation rows quantized per row: `x_u8` `[m, k_padded]` (zero point 128; padding
-/// steps hold 128, i.e. zero) and `scale_x` `[m]`.
+/// Activation rows quantized per row: `x_u8` `[m, k_padded]` (padding steps meet
+/// zero weights), `scale_x` `[m]` and zero points `[m]`.
 pub struct QuantizedRows {
     data: Vec<u8>,
     scales: Vec<f32>,
+    zero_points: Vec<i32>,
     k_padded: usize,
 }
 
-/// Quantizes `x` (`[m, k]` row-major) per row, symmetric: `scale_x = max|x| / 127`
-/// (1 for an all-zero row).
+/// Rounds `v ∈ [0, 2²²)` to the nearest integer, ties to even, without a libm call
+/// (adding and subtracting 1.5·2²³ leaves the rounded value; vectorizes on SSE2).
+#[inline(always)]
+fn round_small(v: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0;
+    (v + MAGIC) - MAGIC
+}
+
+/// Quantizes `x` (`[m, k]` row-major) per row, asymmetric over `[min(x, 0), max(x, 0)]`:
+/// `scale = (max − min) / 255`, `zp = round(−min / scale)`, `x_u = clamp(round(x /
+/// scale) + zp, 0, 255)`. An all-zero row gets scale 1 and zero point 0.
 pub fn quantize_rows(x: &[f32], m: usize, k: usize) -> QuantizedRows {
     let k_padded = k.next_multiple_of(GROUP);
-    let mut data = vec![128u8; m * k_padded];
+    let mut data = vec![0u8; m * k_padded];
     let mut scales = vec![1f32; m];
+    let mut zero_points = vec![0i32; m];
     for (r, (row, out)) in x.chunks_exact(k).zip(data.chunks_exact_mut(k_padded)).enumerate().take(m) {
-        let max = row.iter().fold(0f32, |a, &v| a.max(v.abs()));
-        let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+        let (min, max) = row.iter().fold((0f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        if max - min <= 0.0 {
+            continue;
+        }
+        let scale = (max - min) / 255.0;
         let inverse = 1.0 / scale;
+        let zero_point = round_small(-min * inverse).clamp(0.0, 255.0);
         for (o, &v) in out.iter_mut().zip(row) {
-            *o = ((v * inverse).round().clamp(-127.0, 127.0) as i32 + 128) as u8;
+            *o = round_small((v * inverse + zero_point).max(0.0)).min(255.0) as u8;
         }
         scales[r] = scale;
+        zero_points[r] = zero_point as i32;
     }
-    QuantizedRows { data, scales, k_padded }
+    QuantizedRows { data, scales, zero_points, k_padded }
 }
 
 /// `y = dequant(x_q · w_qᵀ) + b`: `x` `[m, k]` f32 → `[m, n]` f32 (threads chosen by the
@@ -265,10 +282,10 @@ unsafe fn product(
             _ => tile_portable(x, tile, rows.k_padded, weight, blocks.clone(), &mut acc),
         }
         for t in 0..tile {
-            let scale_x = rows.scales[r + t];
+            let (scale_x, zero_point) = (rows.scales[r + t], rows.zero_points[r + t]);
             let sums = &acc[t * width..(t + 1) * width];
             for (j, c) in columns.clone().enumerate() {
-                let exact = sums[j] - weight.zero_point_correction[c];
+                let exact = sums[j] - zero_point * weight.column_sums[c];
                 let y = exact as f32 * (scale_x * weight.scales[c]) + bias[c];
                 // SAFETY: row r + t < m and column c < n lie inside the buffer, and the
                 // caller gives us these columns exclusively.
@@ -339,8 +356,38 @@ mod x86 {
         // pointer offset below stays inside `x`, this block's weight panel or `acc`.
         unsafe {
             let xp = x.as_ptr();
-            for (b, block) in blocks.enumerate() {
-                let panel = weight.packed.as_ptr().add(block * groups * BLOCK * GROUP);
+            let panel_len = groups * BLOCK * GROUP;
+            let mut b = 0;
+            // Two blocks (32 channels) per pass: each broadcast of 4 activation bytes
+            // feeds two `vpdpbusd`, 12 accumulators for 6 rows.
+            while b + 2 <= blocks.len() {
+                let block = blocks.start + b;
+                let (p0, p1) = (
+                    weight.packed.as_ptr().add(block * panel_len),
+                    weight.packed.as_ptr().add((block + 1) * panel_len),
+                );
+                let mut s0 = [_mm512_setzero_si512(); ROWS];
+                let mut s1 = [_mm512_setzero_si512(); ROWS];
+                for g in 0..groups {
+                    let w0 = _mm512_loadu_si512(p0.add(g * BLOCK * GROUP) as *const _);
+                    let w1 = _mm512_loadu_si512(p1.add(g * BLOCK * GROUP) as *const _);
+                    for t in 0..tile {
+                        let a = _mm512_set1_epi32((xp.add(t * k_padded + g * GROUP) as *const i32).read_unaligned());
+                        s0[t] = _mm512_dpbusd_epi32(s0[t], a, w0);
+                        s1[t] = _mm512_dpbusd_epi32(s1[t], a, w1);
+                    }
+                }
+                for t in 0..tile {
+                    let dst = acc.as_mut_ptr().add(t * width + b * BLOCK);
+                    _mm512_storeu_si512(dst as *mut _, _mm512_add_epi32(_mm512_loadu_si512(dst as *const _), s0[t]));
+                    let dst = dst.add(BLOCK);
+                    _mm512_storeu_si512(dst as *mut _, _mm512_add_epi32(_mm512_loadu_si512(dst as *const _), s1[t]));
+                }
+                b += 2;
+            }
+            // The odd block left, if any.
+            for (b, block) in blocks.clone().enumerate().skip(b) {
+                let panel = weight.packed.as_ptr().add(block * panel_len);
                 let mut sums = [_mm512_setzero_si512(); ROWS];
                 for g in 0..groups {
                     // SAFETY (all loads): `g < groups` stays inside this block's panel and
@@ -473,6 +520,12 @@ mod tests {
                 assert!((back[kk * n + c] - w[kk * n + c]).abs() <= step / 2.0 + 1e-7);
             }
         }
+        // Rows with one sign, and an all-zero channel and row, round-trip.
+        let positive: Vec<f32> = random(k, 9).iter().map(|v| v.abs()).collect();
+        let rows = quantize_rows(&positive, 1, k);
+        assert_eq!(rows.zero_points[0], 0);
+        let negative: Vec<f32> = positive.iter().map(|v| -v).collect();
+        assert_eq!(quantize_rows(&negative, 1, k).zero_points[0], 255);
         // An all-zero channel and an all-zero row stay exactly zero.
         let zeros = QuantizedWeight::quantize(&vec![0.0; k * n], k, n);
         assert!(zeros.dequantize().iter().all(|&v| v == 0.0));

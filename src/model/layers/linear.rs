@@ -1,19 +1,34 @@
-//! A linear layer `y = x·Wᵀ + b` (PyTorch `nn.Linear`) with `Wᵀ` stored contiguous.
+//! A linear layer `y = x·Wᵀ + b` (PyTorch `nn.Linear`) in f32, bf16 or int8
+//! ([`crate::model::Dtype`]).
 
-use candle_core::{DType, Tensor};
+use std::sync::Arc;
+
+use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
 use candle_nn::VarBuilder;
 
-use crate::model::error::Result;
-use crate::model::kernels;
+use crate::model::dtype::Dtype;
+use crate::model::error::{ModelError, Result};
+use crate::model::kernels::{self, bf16::Bf16Weight, contiguous_f32, int8::QuantizedWeight};
 
-/// `y = x·Wᵀ + b`, weights kept transposed (`[in, out]`) so the hot product is the
-/// fast (N, N) form; see `notes/cpu-matmul.md` in the shared folder.
+/// The weight in the layer's dtype.
+#[derive(Debug, Clone)]
+enum Weight {
+    /// `Wᵀ`, `[in, out]` f32 (also bf16 values widened, on CPUs without AVX-512 BF16).
+    F32(Tensor),
+    /// bf16 or int8, packed for its kernel, with the bias as a slice.
+    Packed(Arc<PackedLinear>),
+}
+
+/// `y = x·Wᵀ + b`, weights kept transposed (`[in, out]`) so the hot f32 product is the
+/// fast (N, N) form (see `notes/cpu-matmul.md` in the shared folder), or packed for
+/// the bf16/int8 kernels after [`Linear::convert`].
 #[derive(Debug, Clone)]
 pub struct Linear {
-    /// `Wᵀ`, `[in, out]`.
-    weight_t: Tensor,
+    weight: Weight,
     /// `b`, `[out]`.
     bias: Tensor,
+    in_dim: usize,
+    out_dim: usize,
 }
 
 impl Linear {
@@ -23,7 +38,7 @@ impl Linear {
     pub fn load(vb: VarBuilder, in_dim: usize, out_dim: usize) -> Result<Self> {
         let weight = vb.get((out_dim, in_dim), "weight")?;
         let bias = vb.get(out_dim, "bias")?;
-        Ok(Self { weight_t: weight.t()?.contiguous()?, bias })
+        Ok(Self { weight: Weight::F32(weight.t()?.contiguous()?), bias, in_dim, out_dim })
     }
 
     /// Loads `weight` `[out, in]` of a layer without bias (`bias=False`); the bias
@@ -33,32 +48,150 @@ impl Linear {
     pub fn load_no_bias(vb: VarBuilder, in_dim: usize, out_dim: usize) -> Result<Self> {
         let weight = vb.get((out_dim, in_dim), "weight")?;
         let bias = Tensor::zeros(out_dim, weight.dtype(), weight.device())?;
-        Ok(Self { weight_t: weight.t()?.contiguous()?, bias })
+        Ok(Self { weight: Weight::F32(weight.t()?.contiguous()?), bias, in_dim, out_dim })
     }
 
-    /// Concatenates layers with the same input along the output axis (e.g. Q, K and V
-    /// into one `[in, 3·out]` product).
+    /// Concatenates f32 layers with the same input along the output axis (e.g. Q, K
+    /// and V into one `[in, 3·out]` product). Fuse before [`Linear::convert`].
     ///
-    /// Errors: the parts' input widths differ.
+    /// Errors: the parts' input widths differ, or a part is already converted.
     pub fn fuse(parts: &[Linear]) -> Result<Self> {
-        let weights: Vec<&Tensor> = parts.iter().map(|d| &d.weight_t).collect();
+        let weights = parts
+            .iter()
+            .map(|d| match &d.weight {
+                Weight::F32(w) => Ok(w),
+                _ => Err(ModelError::Config("only f32 linear layers can be fused".into())),
+            })
+            .collect::<Result<Vec<_>>>()?;
         let biases: Vec<&Tensor> = parts.iter().map(|d| &d.bias).collect();
-        Ok(Self { weight_t: Tensor::cat(&weights, 1)?, bias: Tensor::cat(&biases, 0)? })
+        let out_dim = parts.iter().map(|d| d.out_dim).sum();
+        let in_dim = parts.first().map_or(0, |d| d.in_dim);
+        Ok(Self { weight: Weight::F32(Tensor::cat(&weights, 1)?), bias: Tensor::cat(&biases, 0)?, in_dim, out_dim })
     }
 
-    /// `[rows, in]` → `[rows, out]`. On the CPU through [`kernels::linear`] (thread
-    /// count per call, bias fused); elsewhere with candle's matmul.
+    /// Re-stores the weight in `dtype` (once, at load; f32 layers only). bf16 on a CPU
+    /// without AVX-512 BF16 keeps f32 storage of the bf16-rounded values.
+    ///
+    /// Errors: the layer is not on the CPU or not f32.
+    pub fn convert(&mut self, dtype: Dtype) -> Result<()> {
+        let Weight::F32(weight_t) = &self.weight else {
+            return Err(ModelError::Config("a linear layer was converted twice".into()));
+        };
+        if dtype == Dtype::F32 {
+            return Ok(());
+        }
+        if !weight_t.device().is_cpu() {
+            return Err(ModelError::Config(format!("dtype {dtype} runs on the CPU only")));
+        }
+        let values = weight_t.flatten_all()?.to_vec1::<f32>()?;
+        let (k, n) = (self.in_dim, self.out_dim);
+        let packed = |weight: PackedWeight| -> Result<Weight> {
+            Ok(Weight::Packed(Arc::new(PackedLinear { weight, bias: self.bias.to_vec1::<f32>()?.into() })))
+        };
+        self.weight = match dtype {
+            Dtype::Int8 => packed(PackedWeight::Int8(QuantizedWeight::quantize(&values, k, n)))?,
+            Dtype::Bf16 if kernels::bf16::native() => packed(PackedWeight::Bf16(Bf16Weight::pack(&values, k, n)))?,
+            _ => {
+                let rounded = Bf16Weight::pack(&values, k, n).to_f32();
+                Weight::F32(Tensor::from_vec(rounded, (k, n), weight_t.device())?)
+            }
+        };
+        Ok(())
+    }
+
+    /// `[rows, in]` → `[rows, out]` (any leading dims on other devices). On the CPU
+    /// through [`kernels::linear`] (f32, thread count per call, bias fused) or the
+    /// bf16/int8 kernels; elsewhere with candle's matmul.
     ///
     /// Errors: shape mismatches or device failures.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if x.device().is_cpu() && x.dtype() == DType::F32 && x.is_contiguous() && x.rank() == 2 {
-            return Ok(kernels::linear::linear(x, &self.weight_t, &self.bias)?);
+        let cpu_rows = x.device().is_cpu() && x.dtype() == DType::F32 && x.is_contiguous() && x.rank() == 2;
+        match &self.weight {
+            Weight::F32(weight_t) if cpu_rows => Ok(kernels::linear::linear(x, weight_t, &self.bias)?),
+            Weight::F32(weight_t) => Ok(x.broadcast_matmul(weight_t)?.broadcast_add(&self.bias)?),
+            _ if !cpu_rows => {
+                let dims = x.dims().to_vec();
+                let rows = x.contiguous()?.reshape(((), self.in_dim))?;
+                let y = self.forward(&rows)?;
+                let mut out = dims[..dims.len().saturating_sub(1)].to_vec();
+                out.push(self.out_dim);
+                Ok(y.reshape(out)?)
+            }
+            Weight::Packed(op) => Ok(x.apply_op1_no_bwd(op.as_ref())?),
         }
-        Ok(x.broadcast_matmul(&self.weight_t)?.broadcast_add(&self.bias)?)
     }
 
     /// Number of weights and biases.
     pub fn num_params(&self) -> usize {
-        self.weight_t.elem_count() + self.bias.elem_count()
+        self.in_dim * self.out_dim + self.out_dim
+    }
+}
+
+/// A bf16 or int8 weight for [`PackedLinear`].
+#[derive(Debug)]
+enum PackedWeight {
+    Int8(QuantizedWeight),
+    Bf16(Bf16Weight),
+}
+
+/// `x` `[m, k]` → `[m, n]` through a packed kernel, as a candle op.
+#[derive(Debug)]
+struct PackedLinear {
+    weight: PackedWeight,
+    bias: Arc<[f32]>,
+}
+
+impl CustomOp1 for PackedLinear {
+    fn name(&self) -> &'static str {
+        "linear-packed"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (m, k) = layout.shape().dims2()?;
+        let x = contiguous_f32(storage, layout, "linear-packed")?;
+        let (in_dim, n) = match &self.weight {
+            PackedWeight::Int8(q) => (q.in_features(), q.out_features()),
+            PackedWeight::Bf16(h) => (h.in_features(), h.out_features()),
+        };
+        if k != in_dim {
+            candle_core::bail!("linear-packed: [{m}, {k}] does not fit a [{in_dim}, {n}] weight")
+        }
+        let out = match &self.weight {
+            PackedWeight::Int8(q) => kernels::int8::linear(x, m, q, &self.bias),
+            PackedWeight::Bf16(h) => kernels::bf16::linear(x, m, h, &self.bias),
+        };
+        Ok((CpuStorage::F32(out), Shape::from((m, n))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+    use std::collections::HashMap;
+
+    /// Each dtype stays within its quantization error of f32, on 2-D and 3-D inputs.
+    #[test]
+    fn converted_layers_track_f32() {
+        let device = Device::Cpu;
+        let (k, n) = (96, 40);
+        let tensors: HashMap<String, Tensor> = [
+            ("weight".to_string(), Tensor::randn(0f32, 0.1, (n, k), &device).unwrap()),
+            ("bias".to_string(), Tensor::randn(0f32, 0.1, n, &device).unwrap()),
+        ]
+        .into();
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
+        let reference = Linear::load(vb.clone(), k, n).unwrap();
+        let x = Tensor::randn(0f32, 1.0, (2, 7, k), &device).unwrap();
+        let want = reference.forward(&x).unwrap();
+        for (dtype, tolerance) in [(Dtype::Bf16, 0.02), (Dtype::Int8, 0.05)] {
+            let mut layer = Linear::load(vb.clone(), k, n).unwrap();
+            layer.convert(dtype).unwrap();
+            let got = layer.forward(&x).unwrap();
+            assert_eq!(got.dims(), &[2, 7, n]);
+            let diff = (got - &want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(diff < tolerance, "{dtype}: {diff}");
+            assert!(layer.convert(dtype).is_err(), "converting twice is refused");
+        }
     }
 }

@@ -165,6 +165,16 @@ impl Encoder {
         })
     }
 
+    /// Every linear layer of the layers (shared layers once).
+    pub fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        // The embedding projection stays f32, as the embeddings do.
+        let mut out: Vec<&mut Linear> = Vec::new();
+        for layer in &mut self.layers {
+            out.extend([&mut layer.qkv, &mut layer.attn_out, &mut layer.ffn_in, &mut layer.ffn_out]);
+        }
+        out
+    }
+
     /// Number of blocks run per forward (layers shared by ALBERT count once per use).
     pub fn depth(&self) -> usize {
         self.schedule.len()

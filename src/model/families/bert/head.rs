@@ -67,6 +67,11 @@ impl Head {
         self.out.forward(&x)
     }
 
+    /// The head's two linear layers.
+    pub fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        vec![&mut self.dense, &mut self.out]
+    }
+
     /// Number of parameters of the head.
     pub fn num_params(&self) -> usize {
         self.dense.num_params() + self.out.num_params()

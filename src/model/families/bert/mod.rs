@@ -99,6 +99,12 @@ impl SequenceClassifier for BertClassifier {
         self.encoder.num_params() + self.head.num_params()
     }
 
+    fn linears_mut(&mut self) -> Vec<&mut crate::model::layers::Linear> {
+        let mut out = self.encoder.linears_mut();
+        out.extend(self.head.linears_mut());
+        out
+    }
+
     fn flops(&self, tokens: usize) -> f64 {
         let c = &self.config;
         let (h, i, t) = (c.hidden_size as f64, c.intermediate_size as f64, tokens as f64);

@@ -216,6 +216,16 @@ impl Body {
         Ok(x)
     }
 
+    /// Every linear layer of the layers.
+    pub fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        // The embedding projection stays f32, as the embeddings do.
+        let mut out: Vec<&mut Linear> = Vec::new();
+        for layer in &mut self.layers {
+            out.extend([&mut layer.qkv, &mut layer.attn_out, &mut layer.ffn_in, &mut layer.ffn_out]);
+        }
+        out
+    }
+
     /// Parameters of the body (embeddings, layers, relative table and its norm).
     pub fn num_params(&self) -> usize {
         let c = &self.cfg;

@@ -228,6 +228,12 @@ impl SequenceClassifier for DebertaClassifier {
         self.num_params
     }
 
+    fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        let mut out = self.body.linears_mut();
+        out.extend([&mut self.pooler, &mut self.classifier]);
+        out
+    }
+
     fn flops(&self, tokens: usize) -> f64 {
         let (h, i, t) = (self.hidden as f64, self.intermediate as f64, tokens as f64);
         // Q/K/V/output and FFN products, content-to-content attention, and the c2p/p2c

@@ -210,6 +210,15 @@ impl Body {
         grid.gather(&context)
     }
 
+    /// Every linear layer of the body.
+    pub fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        let mut out = Vec::new();
+        for layer in &mut self.layers {
+            out.extend([&mut layer.wqkv, &mut layer.wo, &mut layer.wi, &mut layer.mlp_out]);
+        }
+        out
+    }
+
     /// Parameters of the body.
     pub fn num_params(&self) -> usize {
         let c = &self.cfg;

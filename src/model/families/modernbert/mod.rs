@@ -247,6 +247,12 @@ impl SequenceClassifier for ModernBertClassifier {
         self.num_params
     }
 
+    fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        let mut out = self.body.linears_mut();
+        out.extend([&mut self.dense, &mut self.classifier]);
+        out
+    }
+
     fn flops(&self, tokens: usize) -> f64 {
         let (h, i, t) = (self.hidden as f64, self.intermediate as f64, tokens as f64);
         // Wqkv + Wo, GeGLU's Wi (2·i wide) + Wo; QKᵀ and PV over the keys each query
