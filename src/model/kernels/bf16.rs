@@ -9,14 +9,14 @@
 
 use std::sync::OnceLock;
 
+use super::{for_block_ranges, SharedOut};
+
 /// Output channels per packed block (one AVX-512 register of f32).
 const BLOCK: usize = 16;
 /// Reduction steps per packed pair (`vdpbf16ps` sums 2 products per lane).
 const PAIR: usize = 2;
 /// Activation rows per micro-kernel tile.
 const ROWS: usize = 6;
-/// Multiply-adds (`m·k·n`) from which a product is split over threads.
-const PARALLEL_MIN_WORK: usize = 1 << 20;
 
 /// Whether this CPU has AVX-512 BF16 (detected once).
 pub fn native() -> bool {
@@ -134,34 +134,14 @@ pub fn linear_on(native_path: bool, x: &[f32], m: usize, weight: &Bf16Weight, bi
     assert!(!native_path || native(), "AVX-512 BF16 is not available on this CPU");
     let rows = round_rows(x, m, k, weight.k_padded);
     let mut out = vec![0f32; m * n];
-    let dst = Out(out.as_mut_ptr());
-    let blocks = weight.n_blocks();
-    let pool = candle_core::utils::barrier_pool();
-    let parts = (pool.n_workers() + 1).min(blocks);
-    if parts > 1 && m * n * k >= PARALLEL_MIN_WORK {
-        let per = blocks.div_ceil(parts);
-        pool.execute(|part| {
-            let start = (part * per).min(blocks);
-            let end = (start + per).min(blocks);
-            if start < end {
-                // SAFETY: parts own disjoint channel blocks, hence disjoint columns.
-                unsafe { product(native_path, &rows, m, weight, bias, start..end, dst) };
-            }
-        });
-    } else {
-        // SAFETY: the only writer of the whole output.
-        unsafe { product(native_path, &rows, m, weight, bias, 0..blocks, dst) };
-    }
+    let dst = SharedOut(out.as_mut_ptr());
+    for_block_ranges(weight.n_blocks(), m * n * k, |blocks| {
+        // SAFETY: the ranges are disjoint channel blocks, hence disjoint columns of
+        // `out`, which outlives every part.
+        unsafe { product(native_path, &rows, m, weight, bias, blocks, dst) };
+    });
     out
 }
-
-/// The output buffer `[m, n]`, shared by parts that write disjoint columns.
-#[derive(Clone, Copy)]
-struct Out(*mut f32);
-// SAFETY: parts write disjoint column ranges and the buffer outlives them.
-unsafe impl Send for Out {}
-// SAFETY: as for `Send`.
-unsafe impl Sync for Out {}
 
 /// Computes the columns of `blocks` for all `m` rows into `out`.
 ///
@@ -175,7 +155,7 @@ unsafe fn product(
     weight: &Bf16Weight,
     bias: &[f32],
     blocks: std::ops::Range<usize>,
-    out: Out,
+    out: SharedOut,
 ) {
     let n = weight.n;
     let width = blocks.len() * BLOCK;

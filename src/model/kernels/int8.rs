@@ -19,14 +19,14 @@
 
 use std::sync::OnceLock;
 
+use super::{for_block_ranges, SharedOut};
+
 /// Output channels per packed block (one AVX-512 register of i32).
 const BLOCK: usize = 16;
 /// Reduction steps per packed group (`vpdpbusd` sums 4 byte products per lane).
 const GROUP: usize = 4;
 /// Activation rows per micro-kernel tile.
 const ROWS: usize = 6;
-/// Multiply-adds (`m·k·n`) from which a product is split over threads.
-const PARALLEL_MIN_WORK: usize = 1 << 20;
 
 /// The instruction set an int8 product runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,11 +206,8 @@ pub fn linear(x: &[f32], m: usize, weight: &QuantizedWeight, bias: &[f32]) -> Ve
     linear_on(Int8Isa::detect(), x, m, weight, bias)
 }
 
-/// [`linear`] on a given instruction set (which must be [`Int8Isa::available`]).
-///
-/// Large products split their output channel blocks over candle's barrier pool (spinning
-/// workers: a hand-off costs microseconds, see `super::linear`); each part runs every
-/// row on its channels, so it streams only its share of the weights.
+/// [`linear`] on a given instruction set (which must be [`Int8Isa::available`]). Large
+/// products split their output channels over threads (`super::for_block_ranges`).
 pub fn linear_on(isa: Int8Isa, x: &[f32], m: usize, weight: &QuantizedWeight, bias: &[f32]) -> Vec<f32> {
     let (k, n) = (weight.k, weight.n);
     assert_eq!(x.len(), m * k, "x is [m, k]");
@@ -218,34 +215,14 @@ pub fn linear_on(isa: Int8Isa, x: &[f32], m: usize, weight: &QuantizedWeight, bi
     assert!(isa.available(), "{isa:?} is not available on this CPU");
     let rows = quantize_rows(x, m, k);
     let mut out = vec![0f32; m * n];
-    let dst = Out(out.as_mut_ptr());
-    let blocks = weight.n_blocks();
-    let pool = candle_core::utils::barrier_pool();
-    let parts = (pool.n_workers() + 1).min(blocks);
-    if parts > 1 && m * n * k >= PARALLEL_MIN_WORK {
-        let per = blocks.div_ceil(parts);
-        pool.execute(|part| {
-            let start = (part * per).min(blocks);
-            let end = (start + per).min(blocks);
-            if start < end {
-                // SAFETY: parts own disjoint channel blocks, hence disjoint columns.
-                unsafe { product(isa, &rows, m, weight, bias, start..end, dst) };
-            }
-        });
-    } else {
-        // SAFETY: the only writer of the whole output.
-        unsafe { product(isa, &rows, m, weight, bias, 0..blocks, dst) };
-    }
+    let dst = SharedOut(out.as_mut_ptr());
+    for_block_ranges(weight.n_blocks(), m * n * k, |blocks| {
+        // SAFETY: the ranges are disjoint channel blocks, hence disjoint columns of
+        // `out`, which outlives every part.
+        unsafe { product(isa, &rows, m, weight, bias, blocks, dst) };
+    });
     out
 }
-
-/// The output buffer `[m, n]`, shared by parts that write disjoint columns.
-#[derive(Clone, Copy)]
-struct Out(*mut f32);
-// SAFETY: parts write disjoint column ranges and the buffer outlives them.
-unsafe impl Send for Out {}
-// SAFETY: as for `Send`.
-unsafe impl Sync for Out {}
 
 /// Computes the columns of channel blocks `blocks` for all `m` rows into `out`.
 ///
@@ -258,7 +235,7 @@ unsafe fn product(
     weight: &QuantizedWeight,
     bias: &[f32],
     blocks: std::ops::Range<usize>,
-    out: Out,
+    out: SharedOut,
 ) {
     let n = weight.n;
     let width = blocks.len() * BLOCK;

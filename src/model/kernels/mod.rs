@@ -23,3 +23,37 @@ pub(crate) fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, op: &
         None => candle_core::bail!("{op}: inputs must be contiguous"),
     }
 }
+
+/// Multiply-adds (`m·k·n`) from which a packed product splits its output channel blocks
+/// over threads.
+const PARALLEL_MIN_WORK: usize = 1 << 20;
+
+/// An output buffer `[m, n]` shared by parts that write disjoint columns.
+#[derive(Clone, Copy)]
+pub(crate) struct SharedOut(pub(crate) *mut f32);
+// SAFETY: parts write disjoint column ranges and the buffer outlives them (see
+// `for_block_ranges`).
+unsafe impl Send for SharedOut {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for SharedOut {}
+
+/// Calls `part` with disjoint ranges covering `0..blocks` output-channel blocks: split
+/// over candle's barrier pool (spinning workers: a hand-off costs microseconds, see
+/// [`linear`]) when the product's `work` (`m·k·n`) is large enough, else once with the
+/// whole range. Each part streams only its share of the weights.
+pub(crate) fn for_block_ranges(blocks: usize, work: usize, part: impl Fn(std::ops::Range<usize>) + Sync) {
+    let pool = candle_core::utils::barrier_pool();
+    let parts = (pool.n_workers() + 1).min(blocks);
+    if parts > 1 && work >= PARALLEL_MIN_WORK {
+        let per = blocks.div_ceil(parts);
+        pool.execute(|index| {
+            let start = (index * per).min(blocks);
+            let end = (start + per).min(blocks);
+            if start < end {
+                part(start..end);
+            }
+        });
+    } else {
+        part(0..blocks);
+    }
+}
