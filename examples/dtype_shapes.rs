@@ -1,8 +1,10 @@
 //! Times one linear layer `[m, k]·[k, n] + b` in f32 (gemm), int8 (dynamic
-//! quantization, VNNI) and bf16 (AVX-512 BF16) on the encoder's shapes:
+//! quantization, VNNI), bf16 (AVX-512 BF16) and, as the library route, candle's
+//! `QMatMul` with GGML q8_0 blocks (no bias), on the encoder's shapes:
 //! `cargo run --release --example dtype_shapes`.
 
-use candle_core::{Device, Tensor};
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::{Device, Module, Tensor};
 use sentiserve::model::kernels::{bf16, int8, linear};
 
 fn time(mut f: impl FnMut(), work: f64) -> f64 {
@@ -34,10 +36,17 @@ fn main() {
             let f32_rate = time(|| drop(linear::linear(&x, &w, &b).unwrap()), work);
             let int8_rate = time(|| drop(int8::linear(&xv, m, &q, &bv)), work);
             let bf16_rate = time(|| drop(bf16::linear(&xv, m, &h, &bv)), work);
+            // GGML layout: the weight as [n, k].
+            let q8_0 = QMatMul::from_qtensor(
+                QTensor::quantize(&w.t().unwrap().contiguous().unwrap(), GgmlDType::Q8_0).unwrap(),
+            )
+            .unwrap();
+            let q8_rate = time(|| drop(q8_0.forward(&x).unwrap()), work);
             println!(
-                "m {m:4} k {k:4} n {n:4}: f32 {f32_rate:6.1}  int8 {int8_rate:6.1} ({:.2}x)  bf16 {bf16_rate:6.1} ({:.2}x)  GOP/s",
+                "m {m:4} k {k:4} n {n:4}: f32 {f32_rate:6.1}  int8 {int8_rate:6.1} ({:.2}x)  bf16 {bf16_rate:6.1} ({:.2}x)  candle q8_0 {q8_rate:6.1} ({:.2}x)  GOP/s",
                 int8_rate / f32_rate,
-                bf16_rate / f32_rate
+                bf16_rate / f32_rate,
+                q8_rate / f32_rate
             );
         }
     }
