@@ -36,11 +36,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sentiserve::model::synthetic::{
-    write_deberta_v2, write_distilbert, write_modernbert, DebertaV2Shape, DistilBertShape, ModernBertShape,
-};
+#[path = "support/flops.rs"]
+mod flops;
+#[path = "support/synthetic.rs"]
+mod synthetic;
+
 use sentiserve::model::{Model, ModelFiles};
 use serde_json::{json, Value};
+use synthetic::{
+    write_deberta_v2, write_distilbert, write_modernbert, DebertaV2Shape, DistilBertShape, ModernBertShape,
+};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -421,11 +426,13 @@ async fn main() {
     for (name, dir) in &models {
         println!("\n== {name} ==");
         let probe = Model::load(&ModelFiles::from_dir(dir).unwrap(), &candle_core::Device::Cpu).unwrap();
+        let config: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
         let mut seen = std::collections::HashSet::new();
         let distinct: Vec<String> = imdb.iter().filter(|t| seen.insert(t.as_str())).cloned().collect();
         let miss: Vec<String> = distinct[..512].to_vec();
-        let ops =
-            |texts: &[String]| -> f64 { texts.iter().map(|t| probe.flops(probe.tokenize(t).unwrap().ids.len())).sum() };
+        let ops = |texts: &[String]| -> f64 {
+            texts.iter().map(|t| flops::flops(&config, probe.tokenize(t).unwrap().ids.len())).sum()
+        };
         let (total_flops, single_flops) = (ops(&miss), ops(&distinct[512..612]));
         drop(probe);
         let model_dtypes: Vec<&str> = if name.starts_with("minilm") || name.starts_with("distilbert") {

@@ -8,8 +8,11 @@ use std::sync::Arc;
 use candle_core::Device;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use sentiserve::cache::{CacheConfig, CacheKey, PredictionCache};
-use sentiserve::model::synthetic::{write_distilbert, DistilBertShape};
+#[path = "support/synthetic.rs"]
+mod synthetic;
+
 use sentiserve::model::{Encoded, Model, ModelFiles, Prediction, TextInput};
+use synthetic::{write_distilbert, DistilBertShape};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -69,7 +72,12 @@ fn forward(c: &mut Criterion) {
 fn cache_hit(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let cache = PredictionCache::new(CacheConfig::default());
-    let key = CacheKey { model: "m".into(), fingerprint: "f".into(), input: TextInput::single("a cached sentence") };
+    let key = CacheKey {
+        model: "m".into(),
+        identity: "f".into(),
+        num_labels: 2,
+        input: TextInput::single("a cached sentence"),
+    };
     let compute = || async {
         Ok::<_, std::convert::Infallible>(Prediction { logits: Arc::from(vec![0.1f32, 0.9]), truncated: false })
     };

@@ -4,8 +4,32 @@
 # in a venv under target/. candle's kernels compile to PTX for compute capability 9.0
 # (Hopper); the final link would need the driver's libcuda, which `check` does not do.
 # cudarc 0.19 does not know CUDA 13.5 yet, so it is told 13.4's API (13040).
+#
+# `--if-changed` (what CI runs) skips the check when nothing the CUDA build depends on
+# has changed since it last passed: the digest of the normal/build dependency graph
+# with `--features cuda` (crates, versions, features) and of every source file that
+# mentions the cuda or metal feature equals `.ci/cuda-verified.sha256`, which a
+# passing run rewrites (commit it). Code without such cfgs compiles the same with or
+# without the feature (candle's `Device` has its `Cuda` variant either way), so a
+# change elsewhere cannot break only the GPU build; a new or bumped dependency can.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+stamp=.ci/cuda-verified.sha256
+digest() {
+  local graph
+  graph=$(cargo tree --locked -e normal,build,features --features cuda --prefix none) || return 1
+  {
+    sort -u <<<"$graph"
+    grep -rlE 'feature *= *"(cuda|metal)"' src | sort | xargs -r cat
+    sed -n '/^\[features\]/,/^\[/p' Cargo.toml
+  } | sha256sum | cut -d' ' -f1
+}
+current=$(digest) || { echo "check-cuda: cargo tree failed" >&2; exit 1; }
+if [ "${1:-}" = "--if-changed" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$current" ]; then
+  echo "check-cuda: skipped, the CUDA build's inputs are unchanged since it last passed (digest $current)"
+  exit 0
+fi
 
 venv=target/cuda-venv
 nvcc_version=13.5.37
@@ -23,3 +47,5 @@ export CUDA_ROOT="$cuda_root" CUDA_PATH="$cuda_root" PATH="$cuda_root/bin:$PATH"
 export CUDA_COMPUTE_CAP=90 CUDARC_CUDA_VERSION=13040
 "$cuda_root/bin/nvcc" --version | tail -1
 cargo check --locked --features cuda --all-targets --target-dir target/cuda-check
+echo "$current" > "$stamp"
+echo "check-cuda: passed; $stamp updated (digest $current)"

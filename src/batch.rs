@@ -4,7 +4,7 @@
 //! `max_wait` for more), tokenizes it, sorts it by length so that texts of similar
 //! length share a batch, and runs batches bounded by `max_batch_size` texts and
 //! `max_batch_tokens` padded tokens. On the CPU batches run packed (no padding, see
-//! `model::attention`), so sorting mainly bounds memory; on GPUs it keeps padding
+//! `model::kernels::attention`), so sorting mainly bounds memory; on GPUs it keeps padding
 //! small. Inference runs off the async runtime. A full queue is refused at once (the
 //! HTTP layer answers 429).
 
@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use crate::config::defaults;
-use crate::model::{Encoded, Model, ModelError, Prediction, TextInput};
+use crate::engine::Engine;
+use crate::model::{Encoded, ModelError, Prediction, TextInput};
 
 /// How many batches' worth of queued texts the thread takes at once
 /// (`COLLECT_BATCHES × max_batch_size`): enough that length-sorting groups similar
@@ -37,6 +38,19 @@ pub struct BatchConfig {
     pub max_wait: Duration,
     /// Most texts waiting in the queue; more are refused with [`BatchError::QueueFull`].
     pub queue_capacity: usize,
+}
+
+impl BatchConfig {
+    /// These limits with every count at least 1 (a zero would make a queue that
+    /// refuses everything or a batch that holds nothing): the one place the rule lives.
+    pub fn normalized(self) -> Self {
+        Self {
+            max_batch_size: self.max_batch_size.max(1),
+            max_batch_tokens: self.max_batch_tokens.max(1),
+            queue_capacity: self.queue_capacity.max(1),
+            ..self
+        }
+    }
 }
 
 impl Default for BatchConfig {
@@ -135,18 +149,19 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    /// Starts the inference thread for `model`.
+    /// Starts the inference thread for `engine`.
     ///
     /// Errors: [`ModelError::ThreadSpawn`] when the OS refused to start a thread.
-    pub fn spawn(name: &str, model: Arc<Model>, config: BatchConfig) -> Result<Self, ModelError> {
-        let capacity = config.queue_capacity.max(1);
+    pub fn spawn(name: &str, engine: Arc<dyn Engine>, config: BatchConfig) -> Result<Self, ModelError> {
+        let config = config.normalized();
+        let capacity = config.queue_capacity;
         let (tx, rx) = mpsc::sync_channel::<Job>(capacity);
         let label = name.to_string();
         let metrics = QueueMetrics::new(name);
         let thread_metrics = metrics.clone();
         std::thread::Builder::new()
             .name(format!("infer-{name}"))
-            .spawn(move || run(rx, &model, &config, &label, &thread_metrics))
+            .spawn(move || run(rx, engine.as_ref(), &config, &label, &thread_metrics))
             .map_err(|source| ModelError::ThreadSpawn { what: "inference", source })?;
         Ok(Self { tx, capacity, metrics })
     }
@@ -186,9 +201,10 @@ impl Batcher {
 }
 
 /// The thread's loop: collect, drop what is cancelled or late, tokenize, sort, split,
-/// run, reply.
-fn run(rx: mpsc::Receiver<Job>, model: &Model, config: &BatchConfig, name: &str, metrics: &QueueMetrics) {
-    let collect_limit = config.max_batch_size.max(1) * COLLECT_BATCHES;
+/// and run each batch after dropping, again, what went away or passed its deadline
+/// while the batches before it ran.
+fn run(rx: mpsc::Receiver<Job>, engine: &dyn Engine, config: &BatchConfig, name: &str, metrics: &QueueMetrics) {
+    let collect_limit = config.max_batch_size * COLLECT_BATCHES;
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         let deadline = Instant::now() + config.max_wait;
@@ -209,27 +225,9 @@ fn run(rx: mpsc::Receiver<Job>, model: &Model, config: &BatchConfig, name: &str,
             }
         }
         metrics.add(-(jobs.len() as i64));
-        // A caller that went away (client disconnect) needs no answer; one past its
-        // deadline gets no compute.
-        let now = Instant::now();
-        let jobs: Vec<Job> = jobs
-            .into_iter()
-            .filter_map(|job| {
-                if job.cancel.is_cancelled() {
-                    let _ = job.reply.send(Err(BatchError::Cancelled));
-                    return None;
-                }
-                if job.deadline.is_some_and(|deadline| deadline <= now) {
-                    metrics.deadline_drops.increment(1);
-                    let _ = job.reply.send(Err(BatchError::DeadlineExceeded));
-                    return None;
-                }
-                (!job.reply.is_closed()).then_some(job)
-            })
-            .collect();
         let mut ready: Vec<(Encoded, Job)> = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            match model.tokenize_input(&job.input) {
+        for job in jobs.into_iter().filter_map(|job| still_wanted(job, metrics)) {
+            match engine.tokenize(&job.input) {
                 Ok(encoded) => {
                     metrics.tokens.record(encoded.ids.len() as f64);
                     ready.push((encoded, job));
@@ -241,10 +239,33 @@ fn run(rx: mpsc::Receiver<Job>, model: &Model, config: &BatchConfig, name: &str,
         }
         ready.sort_by_key(|(encoded, _)| encoded.ids.len());
         for batch in split(ready, config) {
-            run_batch(model, batch, name);
+            let batch: Vec<(Encoded, Job)> = batch
+                .into_iter()
+                .filter_map(|(encoded, job)| still_wanted(job, metrics).map(|job| (encoded, job)))
+                .collect();
+            if !batch.is_empty() {
+                run_batch(engine, batch, name);
+            }
         }
     }
     tracing::debug!(model = name, "inference thread stopped");
+}
+
+/// `job`, unless nobody needs its answer any more: a request past its deadline gets no
+/// compute (counted in `sentiserve_deadline_drops_total`; checked first, since a
+/// request that timed out also cancels its texts), a request that went away (client
+/// disconnect) needs no answer.
+fn still_wanted(job: Job, metrics: &QueueMetrics) -> Option<Job> {
+    if job.deadline.is_some_and(|deadline| deadline <= Instant::now()) {
+        metrics.deadline_drops.increment(1);
+        let _ = job.reply.send(Err(BatchError::DeadlineExceeded));
+        return None;
+    }
+    if job.cancel.is_cancelled() {
+        let _ = job.reply.send(Err(BatchError::Cancelled));
+        return None;
+    }
+    (!job.reply.is_closed()).then_some(job)
 }
 
 /// Splits length-sorted items into batches within both limits.
@@ -253,7 +274,7 @@ fn split(items: Vec<(Encoded, Job)>, config: &BatchConfig) -> Vec<Vec<(Encoded, 
     let mut current: Vec<(Encoded, Job)> = Vec::new();
     for item in items {
         let longest = item.0.ids.len().max(current.last().map_or(0, |(e, _)| e.ids.len()));
-        let fits = current.len() < config.max_batch_size.max(1)
+        let fits = current.len() < config.max_batch_size
             && longest * (current.len() + 1) <= config.max_batch_tokens.max(longest);
         if !fits && !current.is_empty() {
             batches.push(std::mem::take(&mut current));
@@ -266,11 +287,11 @@ fn split(items: Vec<(Encoded, Job)>, config: &BatchConfig) -> Vec<Vec<(Encoded, 
     batches
 }
 
-fn run_batch(model: &Model, batch: Vec<(Encoded, Job)>, name: &str) {
+fn run_batch(engine: &dyn Engine, batch: Vec<(Encoded, Job)>, name: &str) {
     let started = Instant::now();
     let refs: Vec<&Encoded> = batch.iter().map(|(e, _)| e).collect();
     // A panic inside the tensor library must not kill the thread and strand the queue.
-    let result = std::panic::catch_unwind(AssertUnwindSafe(|| model.logits(&refs))).unwrap_or_else(|panic| {
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| engine.logits(&refs))).unwrap_or_else(|panic| {
         let message = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())

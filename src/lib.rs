@@ -1,6 +1,6 @@
 //! sentiserve: a text-classification inference server built around a process-wide
 //! model registry (each model loaded once, shared read-only) and a prediction cache
-//! (logits memoized by model fingerprint and exact text).
+//! (logits memoized by model identity and exact input).
 //!
 //! The request path: [`http`] → [`service::Service::analyze`] → [`cache`] (hit → done)
 //! → [`registry`] (single-flight load) → [`batch`] (dynamic batching on an inference
@@ -12,6 +12,7 @@
 pub mod batch;
 pub mod cache;
 pub mod config;
+pub mod engine;
 pub mod http;
 pub mod model;
 pub mod registry;

@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 
-use crate::cache::PredictionCache;
+use crate::cache::{PredictionCache, Tier};
 use crate::config::ServerConfig;
+use crate::engine::hf::HfLoader;
+use crate::engine::Loader;
 use crate::http::{router, AppState};
 use crate::model::ModelError;
 use crate::registry::{Registry, RegistryConfig, RegistryError};
@@ -29,11 +31,42 @@ pub struct App {
 }
 
 impl App {
-    /// Opens the device and builds the registry and the cache. Loads nothing yet.
+    /// Opens the device and builds the registry (over Hugging Face checkpoints) and
+    /// the cache. Loads nothing yet.
     ///
     /// Errors: [`StartError`].
     pub fn new(config: ServerConfig) -> Result<Self, StartError> {
+        Self::with_loader(config, Arc::new(HfLoader))
+    }
+
+    /// [`App::new`] with the models' sources turned into engines by `loader` (tests
+    /// use a deterministic fake; see `tests/common/fake.rs`).
+    ///
+    /// Errors: [`StartError`].
+    pub fn with_loader(config: ServerConfig, loader: Arc<dyn Loader>) -> Result<Self, StartError> {
+        let registry = Self::registry(&config, loader)?;
+        let cache = PredictionCache::new(Self::cache_config(&config, &registry));
+        Ok(Self { service: Service::new(registry, cache, config.preload.clone()), config })
+    }
+
+    /// [`App::with_loader`] with `tiers` (in read order) below the memory tier in place
+    /// of the configured disk and Redis tiers: an embedder's own shared store, or a
+    /// test's.
+    ///
+    /// Errors: [`StartError`].
+    pub fn with_tiers(
+        config: ServerConfig,
+        loader: Arc<dyn Loader>,
+        tiers: Vec<Box<dyn Tier>>,
+    ) -> Result<Self, StartError> {
+        let registry = Self::registry(&config, loader)?;
+        let cache = PredictionCache::with_tiers(Self::cache_config(&config, &registry), tiers);
+        Ok(Self { service: Service::new(registry, cache, config.preload.clone()), config })
+    }
+
+    fn registry(config: &ServerConfig, loader: Arc<dyn Loader>) -> Result<Registry, StartError> {
         let registry_config = RegistryConfig {
+            loader,
             device_spec: config.device,
             device: config.device.open()?,
             batch: config.batch.clone(),
@@ -41,11 +74,14 @@ impl App {
             pinned: config.preload.iter().cloned().collect(),
             dtype: config.dtype,
         };
-        let registry = Registry::new(config.catalog.models.clone(), &config.catalog.default, registry_config)?;
+        Ok(Registry::new(config.catalog.models.clone(), &config.catalog.default, registry_config)?)
+    }
+
+    /// The cache's configuration with the manifest's per-model TTLs.
+    fn cache_config(config: &ServerConfig, registry: &Registry) -> crate::cache::CacheConfig {
         let mut cache_config = config.cache.clone();
         cache_config.model_ttl.extend(registry.cache_ttls());
-        let cache = PredictionCache::new(cache_config);
-        Ok(Self { service: Service::new(registry, cache, config.preload.clone()), config })
+        cache_config
     }
 
     /// Starts loading the preload models in the background, one after another.

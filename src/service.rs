@@ -12,7 +12,8 @@ use serde::Serialize;
 
 use crate::batch::{BatchError, Cancel};
 use crate::cache::{CacheKey, CachePolicy, CacheStats, PredictionCache, TierClear};
-use crate::model::{LabelScore, ModelError, ScoreFunction, TextInput, TokenCount};
+use crate::engine::Engine;
+use crate::model::{Classification, LabelScore, ModelError, ScoreFunction, TextInput, TokenCount};
 use crate::registry::{LoadedModel, ModelState, ModelStatus, Registry, RegistryError};
 
 /// Why an operation failed.
@@ -139,7 +140,7 @@ pub struct ModelInfo {
     /// Resolved Hub commit, if any.
     pub revision: Option<String>,
     /// Architecture (`model_type`).
-    pub architecture: &'static str,
+    pub architecture: String,
     /// Dtype of the linear layers.
     pub dtype: crate::model::Dtype,
     /// Label names, by class index.
@@ -172,7 +173,8 @@ async fn lookup(
     loop {
         let key = CacheKey {
             model: Arc::clone(&loaded.name),
-            fingerprint: Arc::clone(&loaded.fingerprint),
+            identity: loaded.identity.clone(),
+            num_labels: loaded.engine.info().id2label.len(),
             input: input.clone(),
         };
         let compute = loaded.batcher.classify(input.clone(), cancel.clone(), options.deadline);
@@ -187,12 +189,12 @@ async fn lookup(
 
 /// Refuses the first input longer than the model's limit. Tokenizes on the blocking
 /// pool (only requests with `truncate: false` pay for it).
-async fn check_lengths(name: &str, model: &Arc<crate::model::Model>, inputs: &[TextInput]) -> Result<(), ServiceError> {
-    let (model, owned) = (Arc::clone(model), inputs.to_vec());
-    let limit = model.max_tokens();
+async fn check_lengths(name: &str, engine: &Arc<dyn Engine>, inputs: &[TextInput]) -> Result<(), ServiceError> {
+    let (engine, owned) = (Arc::clone(engine), inputs.to_vec());
+    let limit = engine.info().max_tokens();
     let counted = tokio::task::spawn_blocking(move || {
         for (index, input) in owned.iter().enumerate() {
-            let tokens = model.count_tokens(input)?;
+            let tokens = engine.count_tokens(input)?;
             if tokens.value() > limit {
                 return Ok(Some((index, tokens)));
             }
@@ -305,7 +307,7 @@ impl Service {
     ) -> Result<Analysis, ServiceError> {
         let loaded = self.registry.get(name).await?;
         if !options.truncate {
-            check_lengths(name, &loaded.model, inputs).await?;
+            check_lengths(name, &loaded.engine, inputs).await?;
         }
 
         let mut unique: Vec<&TextInput> = Vec::new();
@@ -330,7 +332,8 @@ impl Service {
                 .iter()
                 .map(|input| CacheKey {
                     model: Arc::clone(&loaded.name),
-                    fingerprint: Arc::clone(&loaded.fingerprint),
+                    identity: loaded.identity.clone(),
+                    num_labels: loaded.engine.info().id2label.len(),
                     input: (*input).clone(),
                 })
                 .collect();
@@ -376,12 +379,13 @@ impl Service {
         outcomes: &[(crate::model::Prediction, bool)],
         options: &AnalyzeOptions,
     ) -> Analysis {
-        let function = options.function.unwrap_or_else(|| loaded.model.score_function());
+        let info = loaded.engine.info();
+        let function = options.function.unwrap_or(info.score_function);
         let results = positions
             .iter()
             .map(|&i| {
                 let (prediction, cached) = &outcomes[i];
-                let c = loaded.model.classification_with(&prediction.logits, function);
+                let c = Classification::from_logits(&prediction.logits, &info.id2label, function);
                 let mut scores = c.scores;
                 if let Some(k) = options.top_k {
                     scores.truncate(k);
@@ -398,14 +402,15 @@ impl Service {
     pub async fn model_info(&self, model: Option<&str>) -> Result<ModelInfo, ServiceError> {
         let name = model.unwrap_or_else(|| self.registry.default_name());
         let loaded = self.registry.get(name).await?;
+        let info = loaded.engine.info();
         Ok(ModelInfo {
             name: name.to_string(),
             source: loaded.source.clone(),
             revision: loaded.revision.clone(),
-            architecture: loaded.model.architecture(),
-            dtype: loaded.model.dtype(),
-            id2label: loaded.model.id2label().to_vec(),
-            max_tokens: loaded.model.max_tokens(),
+            architecture: info.architecture.clone(),
+            dtype: info.dtype(),
+            id2label: info.id2label.clone(),
+            max_tokens: info.max_tokens(),
             batch: loaded.batch.clone(),
         })
     }

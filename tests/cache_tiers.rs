@@ -287,12 +287,16 @@ async fn an_undecodable_redis_value_is_a_miss_and_ttl_reaches_redis() {
             .as_str()
             .unwrap()
             .to_string();
-    let key = sentiserve::cache::CacheKey {
-        model: "minilm".into(),
-        fingerprint: fingerprint.into(),
-        input: sentiserve::model::TextInput::single("a poisoned entry"),
+    let key_of = |text: &str| {
+        let key = sentiserve::cache::CacheKey {
+            model: "minilm".into(),
+            identity: fingerprint.as_str().into(),
+            num_labels: 2,
+            input: sentiserve::model::TextInput::single(text),
+        };
+        format!("sentiserve:{}", sentiserve::cache::codec::stored_key(&key, "g0.0"))
     };
-    let full_key = format!("sentiserve:{}", sentiserve::cache::codec::stored_key(&key, "g0.0"));
+    let full_key = key_of("a poisoned entry");
     let mut connection = redis.client().await;
     let _: () =
         redis::cmd("SET").arg(&full_key).arg("not a value we wrote").query_async(&mut connection).await.unwrap();
@@ -306,4 +310,25 @@ async fn an_undecodable_redis_value_is_a_miss_and_ttl_reaches_redis() {
     server.wait_tier("redis", "written", at_least("writes", 1)).await;
     let ttl_ms: i64 = redis::cmd("PTTL").arg(&full_key).query_async(&mut connection).await.unwrap();
     assert!(ttl_ms > 0 && ttl_ms <= 60_000, "PTTL {ttl_ms}");
+
+    // Forged values with a valid checksum: no logits, 5,000 logits, a NaN. Each is a
+    // miss (the model's answer), never `{"label":"","score":null}`.
+    let forged = |logits: Vec<f32>| {
+        let prediction = sentiserve::model::Prediction { logits: logits.into(), truncated: false };
+        sentiserve::cache::codec::encode(&prediction, 0)
+    };
+    for (text, value) in [
+        ("forged: no logits", forged(vec![])),
+        ("forged: 5000 logits", forged(vec![0.5; 5000])),
+        ("forged: a NaN", forged(vec![f32::NAN, 1.0])),
+    ] {
+        let _: () = redis::cmd("SET").arg(key_of(text)).arg(value).query_async(&mut connection).await.unwrap();
+        let (status, body) = server.analyze(json!({ "text": text })).await;
+        assert_eq!(status, 200, "{text}");
+        assert_eq!(cached_flags(&body), [false], "{text}: a forged value must not be served");
+        let result = &body["results"][0];
+        assert!(result["label"] == "POSITIVE" || result["label"] == "NEGATIVE", "{text}: {result}");
+        assert!(result["score"].as_f64().is_some_and(f64::is_finite), "{text}: {result}");
+        assert_eq!(result["scores"].as_array().unwrap().len(), 2, "{text}");
+    }
 }

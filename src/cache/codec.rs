@@ -1,11 +1,13 @@
 //! How predictions are stored outside process memory (disk and Redis tiers): the
 //! stored key and a compact, checked binary value.
 //!
-//! Stored key: `{model}:v{FORMAT_VERSION}:{fingerprint}:{sha256(input)[..16] hex}`,
-//! where the input is the text, or for a text pair the text, a NUL byte and the pair.
-//! The model name comes first so one model's entries share a prefix (per-model
-//! clearing); the format version and fingerprint make a new value format or new weights
-//! miss old entries instead of misreading them.
+//! Stored key: `{model}:v{FORMAT_VERSION}:{generation}:{identity}:{digest}`, where the
+//! digest is `sha256(input)[..16]` in hex over an unambiguous encoding of the input:
+//! the text's length (u64 LE) and bytes, then `0` for a single text or `1`, the pair's
+//! length and bytes (so no text can collide with a pair, whatever bytes it holds). The
+//! model name comes first so one model's entries share a prefix (per-model clearing);
+//! the format version and the [`super::Identity`] make a new value format, new weights
+//! or new logits settings miss old entries instead of misreading them.
 //!
 //! Value, little-endian: `b'S'`, format version `u8`, flags `u8` (bit 0: the input was
 //! truncated), label count `u16`, expiry `u64` (ms since the Unix epoch, 0 = never),
@@ -19,8 +21,9 @@ use sha2::{Digest, Sha256};
 use super::key::CacheKey;
 use crate::model::{Logits, Prediction};
 
-/// Bumped whenever the key or value layout changes.
-pub const FORMAT_VERSION: u8 = 2;
+/// Bumped whenever the key or value layout changes (3: identity and length-prefixed
+/// input digest in the key).
+pub const FORMAT_VERSION: u8 = 3;
 const MAGIC: u8 = b'S';
 /// Magic, version, flags, label count, expiry.
 const HEADER: usize = 1 + 1 + 1 + 2 + 8;
@@ -31,18 +34,24 @@ const TRUNCATED: u8 = 1;
 const CHECKSUM: usize = 8;
 
 /// The key of `key` in the disk and Redis tiers (without any Redis namespace):
-/// `{model}:v{format}:{generation}:{fingerprint}:{sha256(text[, pair])[..16]}`, where
+/// `{model}:v{format}:{generation}:{identity}:{digest}` (see the module docs), where
 /// `generation` is the tag of [`super::generation::Generations::tag`].
 pub fn stored_key(key: &CacheKey, generation: &str) -> String {
     let mut hasher = Sha256::new();
-    hasher.update(key.input.text.as_bytes());
-    if let Some(pair) = &key.input.pair {
-        hasher.update([0u8]);
-        hasher.update(pair.as_bytes());
+    let text = key.input.text.as_bytes();
+    hasher.update((text.len() as u64).to_le_bytes());
+    hasher.update(text);
+    match &key.input.pair {
+        None => hasher.update([0u8]),
+        Some(pair) => {
+            hasher.update([1u8]);
+            hasher.update((pair.len() as u64).to_le_bytes());
+            hasher.update(pair.as_bytes());
+        }
     }
     let digest = hasher.finalize();
     let hash: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}:v{FORMAT_VERSION}:{generation}:{}:{hash}", key.model, key.fingerprint)
+    format!("{}:v{FORMAT_VERSION}:{generation}:{}:{hash}", key.model, key.identity)
 }
 
 /// The prefix shared by every stored key of `model`.
@@ -77,9 +86,19 @@ pub fn encode(prediction: &Prediction, expires_at_ms: u64) -> Vec<u8> {
 /// Why a stored value was not used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
-    /// Wrong length, magic, version or checksum: the bytes are not a value we wrote.
+    /// Wrong length, magic, version or checksum, or a logit that is not finite: the
+    /// bytes are not a value we wrote.
     #[error("corrupt or foreign cache value")]
     Corrupt,
+    /// A well-formed value whose logit count is not the model's label count: written
+    /// by something else under our key.
+    #[error("cache value with {found} logits for a model with {expected} labels")]
+    WrongLabelCount {
+        /// The model's label count.
+        expected: usize,
+        /// Logits in the value.
+        found: usize,
+    },
     /// The value's TTL has passed.
     #[error("expired")]
     Expired,
@@ -96,6 +115,18 @@ pub fn remaining_ttl(bytes: &[u8], now_ms: u64) -> Option<Duration> {
 /// and checksum; expiry is not looked at).
 pub fn is_intact(bytes: &[u8]) -> bool {
     !matches!(decode(bytes, 0), Err(DecodeError::Corrupt))
+}
+
+/// Decodes and checks a stored value for a model with `num_labels` labels.
+///
+/// Errors: [`DecodeError::WrongLabelCount`] for a well-formed value of another model;
+/// otherwise as [`decode`].
+pub fn decode_for(bytes: &[u8], now_ms: u64, num_labels: usize) -> Result<Prediction, DecodeError> {
+    let prediction = decode(bytes, now_ms)?;
+    match prediction.logits.len() {
+        found if found == num_labels => Ok(prediction),
+        found => Err(DecodeError::WrongLabelCount { expected: num_labels, found }),
+    }
 }
 
 /// Decodes and checks a stored value.
@@ -121,6 +152,9 @@ pub fn decode(bytes: &[u8], now_ms: u64) -> Result<Prediction, DecodeError> {
     }
     let logits: Vec<f32> =
         body[HEADER..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    if logits.iter().any(|x| !x.is_finite()) {
+        return Err(DecodeError::Corrupt);
+    }
     Ok(Prediction { logits: Logits::from(logits), truncated: bytes[2] & TRUNCATED != 0 })
 }
 
@@ -160,7 +194,8 @@ mod tests {
 
     #[test]
     fn keys_separate_models_fingerprints_texts_and_pairs() {
-        let key = |m: &str, f: &str, input: TextInput| CacheKey { model: m.into(), fingerprint: f.into(), input };
+        let key =
+            |m: &str, f: &str, input: TextInput| CacheKey { model: m.into(), identity: f.into(), num_labels: 2, input };
         let a = stored_key(&key("m", "f1", TextInput::single("text")), "g0.0");
         assert!(a.starts_with(&model_prefix("m")));
         assert!(a.contains(&format!(":v{FORMAT_VERSION}:g0.0:")));
@@ -172,5 +207,30 @@ mod tests {
         assert_ne!(a, pair);
         assert_ne!(pair, stored_key(&key("m", "f1", TextInput::pair("text", "")), "g0.0"));
         assert_ne!(pair, stored_key(&key("m", "f1", TextInput::pair("textother", "")), "g0.0"));
+        assert_ne!(pair, stored_key(&key("m", "f1", TextInput::pair("tex", "tother")), "g0.0"));
+    }
+
+    #[test]
+    fn no_text_shares_a_key_with_a_pair() {
+        // The verified wrong answer: a text holding NUL hashed like the pair around it.
+        let key = |input: TextInput| {
+            stored_key(&CacheKey { model: "m".into(), identity: "f".into(), num_labels: 2, input }, "g")
+        };
+        let pair = key(TextInput::pair("This is terrible", "just kidding, it is wonderful"));
+        assert_ne!(pair, key(TextInput::single("This is terrible\u{0}just kidding, it is wonderful")));
+        assert_ne!(pair, key(TextInput::single("This is terrible\u{0}\u{1}just kidding, it is wonderful")));
+        assert_ne!(key(TextInput::single("")), key(TextInput::pair("", "")));
+    }
+
+    #[test]
+    fn non_finite_and_foreign_values_are_refused() {
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            assert_eq!(decode(&encode(&prediction(&[1.0, bad], false), 0), 0), Err(DecodeError::Corrupt));
+        }
+        let two = encode(&prediction(&[1.0, -1.0], false), 0);
+        assert!(decode_for(&two, 0, 2).is_ok());
+        assert_eq!(decode_for(&two, 0, 3), Err(DecodeError::WrongLabelCount { expected: 3, found: 2 }));
+        let empty = encode(&prediction(&[], false), 0);
+        assert_eq!(decode_for(&empty, 0, 2), Err(DecodeError::WrongLabelCount { expected: 2, found: 0 }));
     }
 }

@@ -2,20 +2,24 @@
 
 use std::sync::Arc;
 
+use super::identity::Identity;
 use crate::model::{Prediction, TextInput};
 
 /// Bookkeeping bytes moka keeps per entry beyond the key and value (an estimate used
 /// by the byte bound).
 const ENTRY_OVERHEAD_BYTES: usize = 96;
 
-/// The key of one prediction: the model, the exact weights it was computed with, and
-/// the exact input (text, or text pair).
+/// The key of one prediction: the model, the [`Identity`] of the logits it computes
+/// (files' content and settings), and the exact input (text, or text pair).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CacheKey {
     /// The model's configured name (for per-model clearing).
     pub model: Arc<str>,
-    /// The loaded model's fingerprint (name + content hash of its files).
-    pub fingerprint: Arc<str>,
+    /// The loaded model's identity.
+    pub identity: Identity,
+    /// The model's label count: a stored value with another number of logits is
+    /// foreign (a miss), never an answer.
+    pub num_labels: usize,
     /// The exact input.
     pub input: TextInput,
 }
@@ -27,7 +31,7 @@ impl CacheKey {
         let logits = &prediction.logits;
         let bytes = self.input.len_bytes()
             + self.model.len()
-            + self.fingerprint.len()
+            + self.identity.as_str().len()
             + std::mem::size_of_val::<[f32]>(logits)
             + ENTRY_OVERHEAD_BYTES;
         u32::try_from(bytes).unwrap_or(u32::MAX)

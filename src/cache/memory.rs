@@ -53,7 +53,7 @@ impl MemoryTier {
         Self { cache: builder.build(), counters, expirations, capacity_bytes: config.capacity_bytes }
     }
 
-    /// Drops every entry, or one model's (all its fingerprints).
+    /// Drops every entry, or one model's (all its identities).
     pub fn clear(&self, model: Option<&str>) {
         match model {
             Some(model) => {

@@ -1,4 +1,4 @@
-//! The prediction cache: logits memoized by (model fingerprint, exact input), in up to
+//! The prediction cache: logits memoized by (model identity, exact input), in up to
 //! three tiers.
 //!
 //! - L1 memory ([`memory`], moka): always on, bounded in bytes, optional TTL/TTI.
@@ -14,8 +14,10 @@
 //! Values are logits (and whether the input was truncated), not scores: everything
 //! computed from logits (softmax/sigmoid, ordering, `top_k`) is cheap and done per
 //! response, so no request option that only changes post-processing is in the key; a
-//! text pair is part of the input, so it is. The key carries the model's fingerprint, so
-//! a model reloaded with other weights never reads entries of the old ones. Keys in
+//! text pair is part of the input, so it is. The key carries the model's [`Identity`] (its
+//! files' content and every setting that changes logits), so a model reloaded with
+//! other weights, or configured with another dtype or `max_tokens`, never reads
+//! entries of the old ones. Keys in
 //! the lower tiers also carry the cache's [`generation`], so a clear on one replica
 //! invalidates every replica's entries (see that module).
 
@@ -23,6 +25,7 @@ pub mod codec;
 pub mod config;
 pub mod disk;
 pub mod generation;
+pub mod identity;
 pub mod key;
 pub mod memory;
 pub mod redis;
@@ -35,6 +38,7 @@ use std::sync::Arc;
 use generation::Generations;
 
 pub use config::CacheConfig;
+pub use identity::Identity;
 pub use key::CacheKey;
 pub use stats::{CacheStats, TierClear, TierCounters, TierStats};
 pub use tier::{Tier, TierError};
@@ -79,7 +83,7 @@ impl Lower {
 
     /// Reads the tiers in order; a hit is copied into the (up) tiers above it, with
     /// the time it has left to live. Nothing is read while the generations are unknown.
-    async fn read(&self, stored: &str) -> Option<Prediction> {
+    async fn read(&self, stored: &str, num_labels: usize) -> Option<Prediction> {
         if !self.generations.known() {
             return None;
         }
@@ -90,7 +94,7 @@ impl Lower {
             }
             let counters = tier.counters();
             match tier.get(stored).await {
-                Ok(Some(bytes)) => match codec::decode(&bytes, now) {
+                Ok(Some(bytes)) => match codec::decode_for(&bytes, now, num_labels) {
                     Ok(prediction) => {
                         counters.count(true);
                         let ttl = codec::remaining_ttl(&bytes, now);
@@ -99,7 +103,7 @@ impl Lower {
                         }
                         return Some(prediction);
                     }
-                    Err(codec::DecodeError::Corrupt) => counters.error(1),
+                    Err(codec::DecodeError::Corrupt | codec::DecodeError::WrongLabelCount { .. }) => counters.error(1),
                     Err(codec::DecodeError::Expired) => {}
                 },
                 Ok(None) => {}
@@ -229,7 +233,7 @@ impl PredictionCache {
             let (computed, lower, key) = (Arc::clone(&computed), Arc::clone(&self.lower), key.clone());
             async move {
                 let stored = lower.stored_key(&key);
-                if let Some(prediction) = lower.read(&stored).await {
+                if let Some(prediction) = lower.read(&stored, key.num_labels).await {
                     return Ok(prediction);
                 }
                 let prediction = compute.await?;
@@ -302,7 +306,7 @@ impl PredictionCache {
         metrics::counter!(metric, "model" => model.to_string()).increment(1);
     }
 
-    /// Drops every entry, or one model's (all its fingerprints), from every tier.
+    /// Drops every entry, or one model's (all its identities), from every tier.
     /// Redis loses only this server's namespace. A tier that fails says so.
     pub async fn clear(&self, model: Option<&str>) -> Vec<TierClear> {
         self.memory.clear(model);

@@ -221,10 +221,10 @@ impl ServeArgs {
                 }),
             },
             batch: BatchConfig {
-                max_batch_size: self.max_batch_size.max(1),
-                max_batch_tokens: self.max_batch_tokens.max(1),
+                max_batch_size: self.max_batch_size,
+                max_batch_tokens: self.max_batch_tokens,
                 max_wait: Duration::from_micros(self.batch_wait_us),
-                queue_capacity: self.queue_capacity.max(1),
+                queue_capacity: self.queue_capacity,
             },
             registry: RegistryBounds {
                 max_loaded_models: self.max_loaded_models.map(|n| n.max(1)),

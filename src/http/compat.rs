@@ -209,7 +209,7 @@ pub struct Info {
     /// The configured model name (sentiserve's addition).
     pub model_name: String,
     /// The model's architecture (sentiserve's addition).
-    pub architecture: &'static str,
+    pub architecture: String,
 }
 
 /// `GET /info`: TEI's model description (loads the model if needed).

@@ -42,9 +42,4 @@ pub trait SequenceClassifier: Send + Sync {
     /// Every linear layer of the body and head, so the loader can re-store them in
     /// the requested [`super::Dtype`].
     fn linears_mut(&mut self) -> Vec<&mut Linear>;
-
-    /// Estimated floating-point operations (2 per multiply-add) of one text of
-    /// `tokens` tokens: every linear layer plus the attention products. Used by the
-    /// benchmarks to report GFLOP/s.
-    fn flops(&self, tokens: usize) -> f64;
 }

@@ -15,7 +15,6 @@ pub mod hf;
 pub mod input;
 pub mod kernels;
 pub mod layers;
-pub mod synthetic;
 
 use std::sync::Arc;
 
@@ -165,11 +164,6 @@ impl Model {
         self.classifier.num_params()
     }
 
-    /// Estimated FLOPs of one text of `tokens` tokens (see [`SequenceClassifier::flops`]).
-    pub fn flops(&self, tokens: usize) -> f64 {
-        self.classifier.flops(tokens)
-    }
-
     /// Tokenizes one text with the model's truncation.
     ///
     /// Errors: [`ModelError::Tokenizer`].
@@ -220,14 +214,5 @@ impl Model {
     /// `function_to_apply`) in place of the model's default.
     pub fn classification_with(&self, logits: &[f32], function: ScoreFunction) -> Classification {
         Classification::from_logits(logits, &self.id2label, function)
-    }
-
-    /// Tokenizes `texts`, runs them as one batch and classifies each.
-    ///
-    /// Errors: as [`Model::tokenize`] and [`Model::logits`].
-    pub fn classify(&self, texts: &[&str]) -> Result<Vec<Classification>> {
-        let encoded = texts.iter().map(|t| self.tokenize(t)).collect::<Result<Vec<_>>>()?;
-        let refs: Vec<&Encoded> = encoded.iter().collect();
-        Ok(self.logits(&refs)?.iter().map(|row| self.classification(row)).collect())
     }
 }

@@ -1,5 +1,5 @@
-//! Loading one model: resolve its sources in order (the first that loads serves),
-//! fingerprint the files, load the weights and start the batcher. Blocking.
+//! Loading one model: its sources in order through the [`Loader`] (the first that
+//! loads serves), its cache [`Identity`], and its batcher. Blocking.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -8,20 +8,16 @@ use candle_core::Device;
 
 use super::{LoadedModel, ModelSpec};
 use crate::batch::{BatchConfig, Batcher};
-use crate::model::hf::source;
-use crate::model::{Model, ModelError, ModelSource};
-
-/// Bytes of one f32 value.
-const F32_BYTES: u64 = 4;
-/// f32 values held per token and hidden unit at the peak of a forward pass (the
-/// fused QKV output, attention context and output, the FFN's 4× intermediate, the
-/// residual stream and LayerNorm buffers): the activation estimate's factor.
-const ACTIVATION_FLOATS_PER_HIDDEN: u64 = 12;
+use crate::cache::Identity;
+use crate::engine::{Engine, LoadRequest, LoadedEngine, Loader};
+use crate::model::{ModelError, ModelSource};
 
 /// What to load and how.
 pub struct LoadJob {
     /// The model's name, sources and settings.
     pub spec: ModelSpec,
+    /// What turns a source into an engine.
+    pub loader: Arc<dyn Loader>,
     /// Where the weights go.
     pub device: Device,
     /// Dtype of the linear layers.
@@ -32,32 +28,23 @@ pub struct LoadJob {
     pub refresh: bool,
 }
 
-/// Estimated memory of a loaded model: its weights in its dtype (every parameter
-/// counted at the linear layers' width) plus the f32 activations of one batch of
-/// `max_batch_tokens` tokens, bytes.
-pub fn estimated_bytes(model: &Model, batch: &BatchConfig) -> u64 {
-    let weights = model.num_params() as u64 * model.dtype().bytes_per_weight();
-    let activations =
-        batch.max_batch_tokens as u64 * model.hidden_size() as u64 * ACTIVATION_FLOATS_PER_HIDDEN * F32_BYTES;
-    weights + activations
+/// Estimated memory of a loaded model: its weights in its dtype plus the activations
+/// of one batch of `max_batch_tokens` tokens, bytes.
+pub fn estimated_bytes(engine: &dyn Engine, batch: &BatchConfig) -> u64 {
+    let info = engine.info();
+    info.weight_bytes + batch.max_batch_tokens as u64 * info.activation_bytes_per_token
 }
 
-/// The cache fingerprint of `files` in `dtype`: f32 keeps the files' fingerprint (so
-/// caches written before dtypes existed stay valid); bf16 and int8 append their name,
-/// so their logits never answer an f32 request, nor each other's.
-fn with_dtype(fingerprint: String, dtype: crate::model::Dtype) -> String {
-    match dtype {
-        crate::model::Dtype::F32 => fingerprint,
-        other => format!("{fingerprint}-{other}"),
-    }
-}
-
-/// Loads from one source: resolve, fingerprint, load.
-fn load_from(job: &LoadJob, source: &ModelSource) -> Result<(Model, String, Option<String>), ModelError> {
-    let files = source::resolve_with(source, false, job.refresh)?;
-    let fingerprint = with_dtype(files.fingerprint(&job.spec.name)?, job.dtype);
-    let model = Model::load_with(&files, &job.device, job.spec.settings.max_tokens, job.dtype)?;
-    Ok((model, fingerprint, files.revision))
+/// Loads from one source.
+fn load_from(job: &LoadJob, source: &ModelSource) -> Result<LoadedEngine, ModelError> {
+    job.loader.load(&LoadRequest {
+        name: &job.spec.name,
+        source,
+        device: &job.device,
+        dtype: job.dtype,
+        max_tokens: job.spec.settings.max_tokens,
+        refresh: job.refresh,
+    })
 }
 
 /// Loads the model from the first of its sources that works and starts its batcher.
@@ -69,7 +56,7 @@ pub fn load_model(job: &LoadJob) -> Result<LoadedModel, ModelError> {
     let mut failures: Vec<(String, ModelError)> = Vec::new();
     for source in job.spec.sources() {
         match load_from(job, source) {
-            Ok((model, fingerprint, revision)) => {
+            Ok(LoadedEngine { engine, content_hash, revision }) => {
                 let fallback_reason = (!failures.is_empty()).then(|| {
                     failures.iter().map(|(source, error)| format!("{source}: {error}")).collect::<Vec<_>>().join("; ")
                 });
@@ -81,15 +68,17 @@ pub fn load_model(job: &LoadJob) -> Result<LoadedModel, ModelError> {
                         "model loaded from a fallback source"
                     );
                 }
-                let model = Arc::new(model);
-                let batcher = Batcher::spawn(&job.spec.name, Arc::clone(&model), job.batch.clone())?;
+                // The one place an identity is made: the files' content and the
+                // settings the engine reports it computes with.
+                let identity = Identity::new(&content_hash, &engine.info().settings);
+                let batcher = Batcher::spawn(&job.spec.name, Arc::clone(&engine), job.batch.clone())?;
                 return Ok(LoadedModel {
                     name: Arc::from(job.spec.name.as_str()),
-                    bytes: estimated_bytes(&model, &job.batch),
-                    model,
+                    bytes: estimated_bytes(engine.as_ref(), &job.batch),
+                    engine,
                     batcher,
                     batch: job.batch.clone(),
-                    fingerprint: Arc::from(fingerprint),
+                    identity,
                     revision,
                     source: source.to_string(),
                     fallback_reason,

@@ -26,8 +26,9 @@ use std::time::Duration;
 use candle_core::Device;
 
 use crate::batch::{BatchConfig, Batcher};
-use crate::model::device::device_name;
-use crate::model::{DeviceSpec, Model, ModelError};
+use crate::cache::Identity;
+use crate::engine::{Engine, Loader};
+use crate::model::{DeviceSpec, ModelError};
 pub use bounds::RegistryBounds;
 pub use spec::{ModelSettings, ModelSpec};
 pub use status::{ModelState, ModelStatus};
@@ -36,14 +37,14 @@ pub use status::{ModelState, ModelStatus};
 pub struct LoadedModel {
     /// The configured name.
     pub name: Arc<str>,
-    /// The model itself.
-    pub model: Arc<Model>,
+    /// The engine that computes its logits.
+    pub engine: Arc<dyn Engine>,
     /// Its dynamic-batching queue.
     pub batcher: Batcher,
     /// The limits its queue runs with.
     pub batch: BatchConfig,
-    /// Identity of the loaded weights; part of every cache key.
-    pub fingerprint: Arc<str>,
+    /// What its cached answers are keyed by (files' content and logits settings).
+    pub identity: Identity,
     /// Resolved Hub commit, or `None` for local directories.
     pub revision: Option<String>,
     /// The source the weights came from.
@@ -132,8 +133,11 @@ impl Slot {
 }
 
 /// What the registry is built with besides the models.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RegistryConfig {
+    /// What turns a configured source into an engine ([`crate::engine::hf::HfLoader`]
+    /// for real checkpoints).
+    pub loader: Arc<dyn Loader>,
     /// The device models load onto unless their settings name another, as asked for.
     pub device_spec: DeviceSpec,
     /// That device, opened.
@@ -150,6 +154,7 @@ pub struct RegistryConfig {
 
 struct Shared {
     slots: BTreeMap<String, Slot>,
+    loader: Arc<dyn Loader>,
     default: String,
     device: Device,
     device_spec: DeviceSpec,
@@ -192,6 +197,7 @@ impl Registry {
         let shared = Shared {
             slots,
             default: default.to_string(),
+            loader: config.loader,
             device: config.device,
             device_spec: config.device_spec,
             bounds: config.bounds,
@@ -299,18 +305,26 @@ impl Registry {
             _ => self.shared.device.clone(),
         };
         let dtype = slot.spec.settings.dtype.unwrap_or(self.shared.dtype);
-        let job = load::LoadJob { spec: slot.spec.clone(), device, dtype, batch: slot.batch.clone(), refresh };
+        let job = load::LoadJob {
+            spec: slot.spec.clone(),
+            loader: Arc::clone(&self.shared.loader),
+            device,
+            dtype,
+            batch: slot.batch.clone(),
+            refresh,
+        };
         let loaded = tokio::task::spawn_blocking(move || load::load_model(&job))
             .await
             .unwrap_or_else(|e| Err(ModelError::Panic { during: "load", message: e.to_string() }))?;
         tracing::info!(
             model = %slot.spec.name,
             source = %loaded.source,
-            load_ms = format!("{:.0}", loaded.load_ms),
-            device = %device_name(loaded.model.device()),
-            parameters = loaded.model.num_params(),
+            load_ms = loaded.load_ms.round() as u64,
+            device = %loaded.engine.info().device,
+            dtype = %loaded.engine.info().dtype(),
+            parameters = loaded.engine.info().parameters,
             bytes = loaded.bytes,
-            architecture = %loaded.model.architecture(),
+            architecture = %loaded.engine.info().architecture,
             "model ready"
         );
         metrics::histogram!("sentiserve_model_load_seconds", "model" => slot.spec.name.clone())
@@ -339,8 +353,8 @@ impl Registry {
                 *slot.reload_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 tracing::info!(
                     model = name,
-                    old_fingerprint = %old.fingerprint,
-                    new_fingerprint = %new.fingerprint,
+                    old_identity = %old.identity,
+                    new_identity = %new.identity,
                     "model reloaded; requests in flight finish on the previous weights"
                 );
                 drop(transition);
@@ -422,18 +436,18 @@ impl Registry {
         };
         match &*state {
             SlotState::Loaded(loaded) => {
-                let model = &loaded.model;
+                let info = loaded.engine.info();
                 status.serving_source = Some(loaded.source.clone());
                 status.fallback_reason = loaded.fallback_reason.clone();
                 status.bytes = Some(loaded.bytes);
                 status.revision = loaded.revision.clone();
-                status.architecture = Some(model.architecture().to_string());
-                status.labels = Some(model.id2label().to_vec());
-                status.device = Some(device_name(model.device()));
-                status.dtype = Some(model.dtype().to_string());
-                status.parameters = Some(model.num_params());
-                status.max_tokens = Some(model.max_tokens());
-                status.fingerprint = Some(loaded.fingerprint.to_string());
+                status.architecture = Some(info.architecture.clone());
+                status.labels = Some(info.id2label.clone());
+                status.device = Some(info.device.clone());
+                status.dtype = Some(info.dtype().to_string());
+                status.parameters = Some(info.parameters);
+                status.max_tokens = Some(info.max_tokens());
+                status.fingerprint = Some(loaded.identity.to_string());
                 status.load_ms = Some(loaded.load_ms);
             }
             SlotState::Failed(error) => status.error = Some(error.to_string()),

@@ -66,10 +66,11 @@ impl ModelSettings {
     /// The batching limits: these settings over `defaults`.
     pub fn batch(&self, defaults: &BatchConfig) -> BatchConfig {
         BatchConfig {
-            max_batch_size: self.max_batch_size.unwrap_or(defaults.max_batch_size).max(1),
-            max_batch_tokens: self.max_batch_tokens.unwrap_or(defaults.max_batch_tokens).max(1),
+            max_batch_size: self.max_batch_size.unwrap_or(defaults.max_batch_size),
+            max_batch_tokens: self.max_batch_tokens.unwrap_or(defaults.max_batch_tokens),
             max_wait: defaults.max_wait,
-            queue_capacity: self.queue_capacity.unwrap_or(defaults.queue_capacity).max(1),
+            queue_capacity: self.queue_capacity.unwrap_or(defaults.queue_capacity),
         }
+        .normalized()
     }
 }

@@ -57,7 +57,8 @@ pub struct ModelStatus {
     pub max_batch_size: usize,
     /// Most texts waiting in the model's queue.
     pub queue_capacity: usize,
-    /// Fingerprint of the loaded weights.
+    /// The loaded model's cache identity (32 hex digits): a hash of its files' content
+    /// and of every setting its logits depend on (dtype, applied `max_tokens`, …).
     pub fingerprint: Option<String>,
     /// Duration of the last successful load, ms.
     pub load_ms: Option<f64>,

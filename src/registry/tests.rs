@@ -12,6 +12,7 @@ fn tiny(arch: &str) -> ModelSource {
 fn registry(max_loaded_models: usize) -> Registry {
     let specs = vec![ModelSpec::new("a", tiny("bert")), ModelSpec::new("b", tiny("distilbert"))];
     let config = RegistryConfig {
+        loader: Arc::new(crate::engine::hf::HfLoader),
         device_spec: DeviceSpec::Cpu,
         device: Device::Cpu,
         batch: BatchConfig::default(),
@@ -40,6 +41,7 @@ async fn a_model_in_flight_is_not_evicted_until_its_request_finishes() {
 #[tokio::test]
 async fn an_unknown_default_is_refused() {
     let config = RegistryConfig {
+        loader: Arc::new(crate::engine::hf::HfLoader),
         device_spec: DeviceSpec::Cpu,
         device: Device::Cpu,
         batch: BatchConfig::default(),

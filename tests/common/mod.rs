@@ -1,7 +1,10 @@
 //! Helpers shared by the integration tests: paths into `../shared` and reference rows.
 #![allow(dead_code)]
 
+pub mod fake;
 pub mod http;
+pub mod inproc;
+pub mod map_tier;
 pub mod procs;
 pub mod server;
 

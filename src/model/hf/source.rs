@@ -127,23 +127,23 @@ impl ModelFiles {
         Ok(Self { config: need(CONFIG_FILE)?, tokenizer: need(TOKENIZER_FILE)?, weights, revision: None })
     }
 
-    /// A stable identity of what would be loaded: the model name and a content hash
-    /// (xxh3-128) of `config.json`, `tokenizer.json` and the weights. 16 hex digits.
-    /// Prediction-cache keys carry it, so different weights (or tokenizer, or labels)
-    /// under the same name never share cached results, while replicas that load the
-    /// same files from different paths share them. Hashing reads each file once
-    /// (~10 ms per 100 MB from the page cache).
+    /// A content hash (xxh3-128, 32 hex digits) of `config.json`, `tokenizer.json`
+    /// and the weights: the same bytes at any path give the same hash, so replicas
+    /// that load the same files from different directories share cached answers
+    /// (`cache::Identity` builds on it). Each file is length-prefixed, so moving bytes
+    /// between files changes it. Reads each file once (~10 ms per 100 MB from the page
+    /// cache).
     ///
     /// Errors: [`ModelError::Io`] when a file cannot be read.
-    pub fn fingerprint(&self, name: &str) -> Result<String> {
+    pub fn content_hash(&self) -> Result<String> {
         use std::io::Read;
         let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-        hasher.update(name.as_bytes());
         for path in [&self.config, &self.tokenizer, &self.weights.path().to_path_buf()] {
             let io = |source| ModelError::Io { path: path.to_path_buf(), source };
             let mut file = std::fs::File::open(path).map_err(io)?;
+            let length = file.metadata().map_err(io)?.len();
+            hasher.update(&length.to_le_bytes());
             let mut buffer = vec![0u8; 1 << 20];
-            hasher.update(&[0xff]);
             loop {
                 let n = file.read(&mut buffer).map_err(io)?;
                 if n == 0 {
@@ -152,7 +152,7 @@ impl ModelFiles {
                 hasher.update(&buffer[..n]);
             }
         }
-        Ok(format!("{:016x}", hasher.digest128() as u64 ^ (hasher.digest128() >> 64) as u64))
+        Ok(format!("{:032x}", hasher.digest128()))
     }
 }
 

@@ -104,12 +104,4 @@ impl SequenceClassifier for BertClassifier {
         out.extend(self.head.linears_mut());
         out
     }
-
-    fn flops(&self, tokens: usize) -> f64 {
-        let c = &self.config;
-        let (h, i, t) = (c.hidden_size as f64, c.intermediate_size as f64, tokens as f64);
-        let per_layer = 2.0 * t * (4.0 * h * h + 2.0 * h * i) + 4.0 * t * t * h;
-        let embed_projection = 2.0 * t * (c.embedding_size * c.hidden_size) as f64;
-        self.encoder.depth() as f64 * per_layer + if c.embedding_size == c.hidden_size { 0.0 } else { embed_projection }
-    }
 }

@@ -183,9 +183,6 @@ struct DebertaClassifier {
     pooler_act: Act,
     /// `classifier`: `[pooler_hidden_size → num_labels]`.
     classifier: Linear,
-    hidden: usize,
-    layers: usize,
-    intermediate: usize,
     num_params: usize,
 }
 
@@ -197,16 +194,7 @@ fn load(ctx: &LoadContext) -> Result<Loaded> {
     let pooler = Linear::load(root.pp("pooler.dense"), cfg.hidden_size, pooled)?;
     let classifier = Linear::load(root.pp("classifier"), pooled, ctx.num_labels)?;
     let num_params = body.num_params() + pooler.num_params() + classifier.num_params();
-    let classifier = DebertaClassifier {
-        body,
-        pooler,
-        pooler_act: cfg.pooler_hidden_act,
-        classifier,
-        hidden: cfg.hidden_size,
-        layers: cfg.num_hidden_layers,
-        intermediate: cfg.intermediate_size,
-        num_params,
-    };
+    let classifier = DebertaClassifier { body, pooler, pooler_act: cfg.pooler_hidden_act, classifier, num_params };
     Ok(Loaded { classifier: Box::new(classifier), max_tokens: cfg.max_tokens() })
 }
 
@@ -232,13 +220,5 @@ impl SequenceClassifier for DebertaClassifier {
         let mut out = self.body.linears_mut();
         out.extend([&mut self.pooler, &mut self.classifier]);
         out
-    }
-
-    fn flops(&self, tokens: usize) -> f64 {
-        let (h, i, t) = (self.hidden as f64, self.intermediate as f64, tokens as f64);
-        // Q/K/V/output and FFN products, content-to-content attention, and the c2p/p2c
-        // terms (each `[t, t_rel] × h`, about as large as the content scores).
-        let per_layer = 2.0 * t * (4.0 * h * h + 2.0 * h * i) + 8.0 * t * t * h;
-        self.layers as f64 * per_layer
     }
 }

@@ -180,11 +180,6 @@ struct ModernBertClassifier {
     norm: candle_nn::LayerNorm,
     /// `classifier`: `[hidden → num_labels]`.
     classifier: Linear,
-    hidden: usize,
-    layers: usize,
-    intermediate: usize,
-    window: usize,
-    global_every: usize,
     num_params: usize,
 }
 
@@ -200,7 +195,6 @@ fn load(ctx: &LoadContext) -> Result<Loaded> {
     };
     let norm = candle_nn::layer_norm_no_bias(h, cfg.norm_eps, root.pp("head.norm"))?;
     let classifier = Linear::load(root.pp("classifier"), h, ctx.num_labels)?;
-    let (i, l) = (cfg.intermediate_size, cfg.num_hidden_layers);
     let body_params = body.num_params();
     let classifier = ModernBertClassifier {
         body,
@@ -210,11 +204,6 @@ fn load(ctx: &LoadContext) -> Result<Loaded> {
         activation: cfg.classifier_activation,
         norm,
         classifier,
-        hidden: h,
-        layers: l,
-        intermediate: i,
-        window: cfg.local_attention,
-        global_every: cfg.global_attn_every_n_layers.max(1),
     };
     Ok(Loaded { classifier: Box::new(classifier), max_tokens: cfg.max_position_embeddings })
 }
@@ -251,16 +240,5 @@ impl SequenceClassifier for ModernBertClassifier {
         let mut out = self.body.linears_mut();
         out.extend([&mut self.dense, &mut self.classifier]);
         out
-    }
-
-    fn flops(&self, tokens: usize) -> f64 {
-        let (h, i, t) = (self.hidden as f64, self.intermediate as f64, tokens as f64);
-        // Wqkv + Wo, GeGLU's Wi (2·i wide) + Wo; QKᵀ and PV over the keys each query
-        // sees (the whole text in global layers, at most the window in local ones).
-        let global = 2.0 * t * (4.0 * h * h + 3.0 * h * i) + 4.0 * t * t * h;
-        let local = 2.0 * t * (4.0 * h * h + 3.0 * h * i) + 4.0 * t * t.min(self.window as f64 + 1.0) * h;
-        let globals = self.layers.div_ceil(self.global_every) as f64;
-        let per_layer = (globals * global + (self.layers as f64 - globals) * local) / self.layers as f64;
-        self.layers as f64 * per_layer
     }
 }

@@ -1,4 +1,6 @@
-//! Randomly initialised checkpoints in HF layout, for benchmarks: inference speed does
+#![allow(dead_code)]
+//! Randomly initialised checkpoints in HF layout, for benchmarks (included by
+//! `benches/*.rs` and `tests/synthetic.rs` with `#[path]`; not part of the library): inference speed does
 //! not depend on the weights' values, so a model of any published shape can be
 //! measured without downloading it.
 
@@ -7,7 +9,7 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 
-use super::error::{ModelError, Result};
+use sentiserve::model::{ModelError, Result};
 
 /// The shape of a DistilBERT encoder (`DistilBertConfig` fields).
 #[derive(Debug, Clone, Copy)]
@@ -258,40 +260,4 @@ pub fn write_modernbert(dir: &Path, shape: ModernBertShape, tokenizer_from: &Pat
     let tokenizer_config = serde_json::json!({"pad_token": "[PAD]", "cls_token": "[CLS]", "sep_token": "[SEP]",
         "unk_token": "[UNK]", "mask_token": "[MASK]", "model_max_length": 8192});
     w.save_with(dir, config, tokenizer_from, Some(tokenizer_config))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::{Model, ModelFiles};
-
-    fn tiny(arch: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/tiny").join(arch)
-    }
-
-    /// Every writer's checkpoint loads as its family and classifies a text (small
-    /// shapes: names and shapes are what is checked, not speed).
-    #[test]
-    fn random_checkpoints_load_and_classify() {
-        let dir = tempfile::tempdir().unwrap();
-        let paths = [dir.path().join("distilbert"), dir.path().join("deberta"), dir.path().join("modernbert")];
-        write_distilbert(
-            &paths[0],
-            DistilBertShape { dim: 32, hidden_dim: 64, layers: 2, heads: 4, vocab: 30522 },
-            &tiny("distilbert"),
-        )
-        .unwrap();
-        let deberta = DebertaV2Shape { hidden: 32, intermediate: 64, layers: 2, heads: 4, vocab: 600, buckets: 16 };
-        write_deberta_v2(&paths[1], deberta, &tiny("deberta-v2")).unwrap();
-        let modernbert = ModernBertShape { hidden: 32, intermediate: 48, layers: 4, heads: 4, vocab: 30522 };
-        write_modernbert(&paths[2], modernbert, &tiny("modernbert")).unwrap();
-        for (path, model_type) in paths.iter().zip(["distilbert", "deberta-v2", "modernbert"]) {
-            let model = Model::load(&ModelFiles::from_dir(path).unwrap(), &Device::Cpu).unwrap();
-            assert_eq!(model.architecture(), model_type);
-            let encoded = model.tokenize("a random checkpoint still answers").unwrap();
-            let logits = model.logits(&[&encoded]).unwrap().remove(0);
-            assert_eq!(logits.len(), 2);
-            assert!(logits.iter().all(|x| x.is_finite()), "{model_type}: {logits:?}");
-        }
-    }
 }
