@@ -1,10 +1,24 @@
 //! Prometheus metrics: the process-wide recorder and the HTTP middleware.
 //!
-//! Metric names: `sentiserve_http_requests_total{method,route,status}`,
-//! `sentiserve_http_request_duration_seconds{method,route}` (histogram),
-//! `sentiserve_cache_hits_total{model}`, `sentiserve_cache_misses_total{model}`,
-//! `sentiserve_model_load_seconds{model}` (histogram), `sentiserve_batch_size{model}`
-//! and `sentiserve_batch_seconds{model}` (histograms).
+//! Every metric the server records, by where it is recorded:
+//!
+//! - HTTP ([`track`]): `sentiserve_http_requests_total{method,route,status}`
+//!   (counter), `sentiserve_http_request_duration_seconds{method,route}` (histogram).
+//! - Cache (`cache`): `sentiserve_cache_hits_total{model}`,
+//!   `sentiserve_cache_misses_total{model}` (counters).
+//! - Batching (`batch`): `sentiserve_batch_size{model}` (histogram, inputs per forward
+//!   pass), `sentiserve_batch_seconds{model}` (histogram),
+//!   `sentiserve_queue_depth{model}` (gauge, texts waiting),
+//!   `sentiserve_input_tokens{model}` (histogram, tokens per input),
+//!   `sentiserve_deadline_drops_total{model}` (counter, texts dropped unrun past their
+//!   deadline).
+//! - Registry (`registry`): `sentiserve_model_load_seconds{model}` (histogram),
+//!   `sentiserve_models_loaded` (gauge), `sentiserve_model_bytes{model}` (gauge),
+//!   `sentiserve_model_evictions_total{model,reason}` (counter; `capacity` or `idle`).
+//!
+//! Every histogram has buckets (none is exported as a summary): `*_seconds` share
+//! [`SECONDS_BUCKETS`], `sentiserve_batch_size` has [`BATCH_BUCKETS`] and
+//! `sentiserve_input_tokens` has [`TOKEN_BUCKETS`].
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -14,9 +28,14 @@ use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-const SECONDS_BUCKETS: &[f64] =
+/// Buckets of every `*_seconds` histogram, seconds.
+pub const SECONDS_BUCKETS: &[f64] =
     &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
-const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+/// Buckets of `sentiserve_batch_size`, inputs per forward pass.
+pub const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+/// Buckets of `sentiserve_input_tokens`, tokens per input: powers of two from 8 to
+/// 8192 (model limits are 512 to 8192).
+pub const TOKEN_BUCKETS: &[f64] = &[8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0, 8192.0];
 
 /// The process-wide Prometheus handle, installing the global recorder on first use.
 /// If another recorder is already installed, the handle still renders (empty) output.
@@ -27,6 +46,7 @@ pub fn prometheus() -> PrometheusHandle {
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)
                 .and_then(|b| b.set_buckets_for_metric(Matcher::Full("sentiserve_batch_size".into()), BATCH_BUCKETS))
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full("sentiserve_input_tokens".into()), TOKEN_BUCKETS))
                 .expect("bucket lists are non-empty constants");
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
@@ -51,4 +71,36 @@ pub async fn track(req: Request, next: Next) -> Response {
     metrics::histogram!("sentiserve_http_request_duration_seconds", "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_histogram_is_exported_with_buckets_not_as_a_summary() {
+        let handle = prometheus();
+        let histograms = [
+            ("sentiserve_input_tokens", 100.0),
+            ("sentiserve_batch_size", 3.0),
+            ("sentiserve_batch_seconds", 0.02),
+            ("sentiserve_model_load_seconds", 1.5),
+        ];
+        for (name, value) in histograms {
+            metrics::histogram!(name, "model" => "telemetry-test").record(value);
+        }
+        let text = handle.render();
+        for (name, _) in histograms {
+            assert!(text.contains(&format!("{name}_bucket{{")), "{name} has no buckets:\n{text}");
+            let summary = text.lines().any(|l| l.starts_with(name) && l.contains("quantile="));
+            assert!(!summary, "{name} is a summary:\n{text}");
+        }
+        let tokens = |le: &str| {
+            let prefix = format!("sentiserve_input_tokens_bucket{{model=\"telemetry-test\",le=\"{le}\"}} ");
+            text.lines().find_map(|l| l.strip_prefix(&prefix).map(str::to_owned))
+        };
+        assert_eq!(tokens("64").as_deref(), Some("0"), "{text}");
+        assert_eq!(tokens("128").as_deref(), Some("1"), "{text}");
+        assert_eq!(tokens("8192").as_deref(), Some("1"), "{text}");
+    }
 }

@@ -284,9 +284,18 @@ async fn metrics_expose_requests_cache_and_load_time() {
         "sentiserve_cache_hits_total",
         "sentiserve_cache_misses_total",
         "sentiserve_model_load_seconds",
+        "sentiserve_input_tokens_bucket",
+        "sentiserve_batch_size_bucket",
+        "sentiserve_batch_seconds_bucket",
+        "sentiserve_queue_depth",
+        "sentiserve_models_loaded",
+        "sentiserve_model_bytes",
     ] {
         assert!(text.contains(name), "/metrics lacks {name}:\n{text}");
     }
+    // Token counts are a histogram with token buckets, not a summary.
+    assert!(text.contains("sentiserve_input_tokens_bucket{model=\"minilm\",le=\"512\"}"), "{text}");
+    assert!(!text.lines().any(|l| l.starts_with("sentiserve_input_tokens") && l.contains("quantile=")), "{text}");
     assert!(text.contains("route=\"/analyze\""), "{text}");
 }
 

@@ -21,10 +21,12 @@
 //! the lower tiers also carry the cache's [`generation`], so a clear on one replica
 //! invalidates every replica's entries (see that module).
 
+mod build;
 pub mod codec;
 pub mod config;
 pub mod disk;
 pub mod generation;
+pub mod health;
 pub mod identity;
 pub mod key;
 pub mod memory;
@@ -44,9 +46,7 @@ pub use stats::{CacheStats, TierClear, TierCounters, TierStats};
 pub use tier::{Tier, TierError};
 
 use crate::model::Prediction;
-use disk::DiskTier;
 use memory::MemoryTier;
-use redis::RedisTier;
 
 /// What a request lets the cache do (its `Cache-Control` directive).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -137,38 +137,13 @@ pub struct PredictionCache {
     config: Arc<CacheConfig>,
 }
 
-/// Opens the configured lower tiers in read order: disk, then Redis. A tier that
-/// cannot start stays in the list as down, with the reason.
-fn lower_tiers(config: &CacheConfig, generations: &Arc<Generations>) -> Vec<Box<dyn Tier>> {
-    let mut tiers: Vec<Box<dyn Tier>> = Vec::new();
-    if let Some(disk) = &config.disk {
-        tiers.push(match DiskTier::open(disk) {
-            Ok(tier) => {
-                tracing::info!(dir = %disk.dir.display(), "disk cache tier enabled");
-                Box::new(tier)
-            }
-            Err(e) => {
-                tracing::error!(dir = %disk.dir.display(), error = %e, "disk cache tier disabled");
-                Box::new(tier::Unavailable::new("disk", disk.dir.display().to_string(), e.to_string()))
-            }
-        });
-    }
-    if let Some(redis) = &config.redis {
-        match RedisTier::start(redis.clone(), Arc::clone(generations)) {
-            Ok(tier) => tiers.push(Box::new(tier)),
-            Err(e) => tracing::error!(error = %e, "redis cache tier disabled"),
-        }
-    }
-    tiers
-}
-
 impl PredictionCache {
-    /// Builds the cache and opens its tiers. A disk tier that cannot open is disabled
-    /// (logged, reported by `stats`); a Redis tier connects in the background. Must be
+    /// Builds the cache and opens its tiers. A tier that cannot start is disabled
+    /// (logged, reported down by `stats`); a Redis tier connects in the background. Must be
     /// called inside a tokio runtime when Redis is configured. Blocking (opens files).
     pub fn new(config: CacheConfig) -> Self {
         let generations = Arc::new(Generations::new(config.redis.is_some()));
-        let tiers = lower_tiers(&config, &generations);
+        let tiers = build::lower_tiers(&config, &generations);
         let cache = Self::with_tiers_and_generations(config, tiers, generations);
         if cache.config.redis.is_some() {
             cache.spawn_invalidation();

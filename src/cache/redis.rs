@@ -9,7 +9,7 @@
 //! only those (SCAN + UNLINK), never the whole database.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -18,14 +18,15 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::codec;
 use super::generation::{self, Generations};
+use super::health::{Backoff, Health};
 use super::stats::{TierCounters, TierStats};
 use super::tier::{Tier, TierError};
 
-/// First pause between connection attempts while Redis is unreachable; it doubles up
-/// to [`RECONNECT_MAX_BACKOFF`].
-const RECONNECT_BACKOFF: Duration = Duration::from_millis(100);
-/// Longest pause between connection attempts.
-const RECONNECT_MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// The name of this tier in `GET /cache`, logs and errors.
+const TIER: &str = "redis";
+/// Pauses between connection attempts while Redis is unreachable: 100 ms, doubled up
+/// to 1 s.
+const RECONNECT: Backoff = Backoff { first: Duration::from_millis(100), max: Duration::from_secs(1) };
 /// Pause between health pings while connected.
 const PING_INTERVAL: Duration = Duration::from_millis(500);
 /// Shortest time a ping may take before the tier counts as down.
@@ -83,14 +84,15 @@ pub struct RedisConfig {
     pub command_timeout: Duration,
 }
 
+/// What the handle, the supervisor and background writes share.
 struct Shared {
     connection: RwLock<Option<ConnectionManager>>,
-    up: AtomicBool,
+    /// Up (the last command or ping succeeded) or down, why, and the reconnect pause.
+    health: Health,
     counters: TierCounters,
     config: RedisConfig,
     /// The URL without its password, for `/cache` and logs.
     display_url: String,
-    last_error: RwLock<Option<String>>,
     /// The cluster's cache generations, polled with each ping.
     generations: Arc<Generations>,
 }
@@ -108,7 +110,7 @@ impl Drop for RedisTier {
 }
 
 /// Replaces the password of a URL with `***`.
-fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];
@@ -120,24 +122,8 @@ fn redact(url: &str) -> String {
 }
 
 impl Shared {
-    fn mark(&self, up: bool, error: Option<String>) {
-        let was = self.up.swap(up, Ordering::SeqCst);
-        if up && !was {
-            tracing::info!(url = %self.display_url, "redis cache tier is up");
-        } else if !up && was {
-            tracing::warn!(
-                url = %self.display_url,
-                error = error.as_deref().unwrap_or("unknown"),
-                "redis cache tier is down; serving without it and reconnecting in the background"
-            );
-        }
-        if let Some(e) = error {
-            *self.last_error.write().unwrap_or_else(|p| p.into_inner()) = Some(e);
-        }
-    }
-
     fn connection(&self) -> Option<ConnectionManager> {
-        if !self.up.load(Ordering::Relaxed) {
+        if !self.health.is_up() {
             return None;
         }
         self.connection.read().unwrap_or_else(|p| p.into_inner()).clone()
@@ -177,8 +163,9 @@ impl Shared {
         Ok(())
     }
 
+    /// Why the tier is down (`not connected` while it is up but has no connection).
     fn last_error(&self) -> String {
-        self.last_error.read().unwrap_or_else(|p| p.into_inner()).clone().unwrap_or_else(|| "not connected".into())
+        self.health.reason().unwrap_or_else(|| "not connected".into())
     }
 
     /// Runs one command with the command timeout; marks the tier down on failure.
@@ -196,7 +183,7 @@ impl Shared {
             Ok(Err(source)) => RedisTierError::Command { command, source },
             Err(_) => RedisTierError::Timeout { command, timeout },
         };
-        self.mark(false, Some(error.to_string()));
+        self.health.mark_down(error.to_string());
         Err(error)
     }
 }
@@ -214,33 +201,28 @@ impl RedisTier {
         }
         let client = redis::Client::open(config.url.as_str())
             .map_err(|source| RedisTierError::Url { url: redact(&config.url), source })?;
+        let display_url = redact(&config.url);
         let shared = Arc::new(Shared {
             connection: RwLock::new(None),
-            up: AtomicBool::new(false),
+            health: Health::down(TIER, display_url.clone(), RECONNECT, "connecting"),
             counters: TierCounters::default(),
-            display_url: redact(&config.url),
+            display_url,
             config,
-            last_error: RwLock::new(Some("connecting".into())),
             generations,
         });
         let supervisor = tokio::spawn(supervise(Arc::clone(&shared), client));
         Ok(Self { shared, supervisor })
     }
-
-    /// The redacted URL, for logs and `GET /cache`.
-    pub fn location(&self) -> &str {
-        &self.shared.display_url
-    }
 }
 
 impl Tier for RedisTier {
     fn name(&self) -> &'static str {
-        "redis"
+        TIER
     }
 
     /// Whether the last command or ping succeeded.
     fn is_up(&self) -> bool {
-        self.shared.up.load(Ordering::Relaxed)
+        self.shared.health.is_up()
     }
 
     fn is_shared(&self) -> bool {
@@ -254,7 +236,7 @@ impl Tier for RedisTier {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, TierError>> {
         Box::pin(async move {
             let cmd = redis::cmd("GET").arg(self.shared.full_key(key)).clone();
-            Ok(self.shared.run::<Option<Vec<u8>>>("GET", &cmd).await?)
+            self.shared.run::<Option<Vec<u8>>>("GET", &cmd).await.map_err(|e| TierError::backend(TIER, e))
         })
     }
 
@@ -283,33 +265,7 @@ impl Tier for RedisTier {
     /// O(1), and every replica drops it locally within a ping), then frees Redis of
     /// the scope's keys (all, or one model's) by `SCAN` + `UNLINK`.
     fn clear<'a>(&'a self, model: Option<&'a str>) -> BoxFuture<'a, Result<Option<u64>, TierError>> {
-        Box::pin(async move {
-            let field = generation::field(model);
-            let mut bump = redis::cmd("HINCRBY");
-            bump.arg(self.shared.generations_key()).arg(field).arg(1);
-            let value: u64 = self.shared.run("HINCRBY", &bump).await?;
-            self.shared.generations.advance(field, value);
-            let prefix = model.map(codec::model_prefix).unwrap_or_default();
-            let pattern = format!("{}:{prefix}*", self.shared.config.namespace);
-            let generations = self.shared.generations_key();
-            let mut cursor: u64 = 0;
-            let mut removed = 0u64;
-            loop {
-                let mut scan = redis::cmd("SCAN");
-                scan.arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(SCAN_COUNT);
-                let (next, mut keys): (u64, Vec<String>) = self.shared.run("SCAN", &scan).await?;
-                keys.retain(|key| *key != generations);
-                if !keys.is_empty() {
-                    let mut unlink = redis::cmd("UNLINK");
-                    unlink.arg(&keys);
-                    removed += self.shared.run::<u64>("UNLINK", &unlink).await?;
-                }
-                if next == 0 {
-                    return Ok(Some(removed));
-                }
-                cursor = next;
-            }
-        })
+        Box::pin(async move { self.clear_scope(model).await.map(Some).map_err(|e| TierError::backend(TIER, e)) })
     }
 
     /// Writes are fire-and-forget; nothing to wait for.
@@ -320,13 +276,47 @@ impl Tier for RedisTier {
     /// Counters and up/down; Redis cannot cheaply count one namespace, so no sizes.
     fn stats(&self) -> BoxFuture<'_, TierStats> {
         Box::pin(async move {
-            let mut stats = self.shared.counters.snapshot("redis", self.is_up());
+            let mut stats = self.shared.counters.snapshot(TIER, self.is_up());
             stats.location = Some(self.shared.display_url.clone());
             if !stats.up {
                 stats.error = Some(self.shared.last_error());
             }
             stats
         })
+    }
+}
+
+impl RedisTier {
+    /// [`Tier::clear`]: bumps the scope's generation, then unlinks its keys; returns
+    /// how many were removed.
+    ///
+    /// Errors: the first command that fails.
+    async fn clear_scope(&self, model: Option<&str>) -> Result<u64, RedisTierError> {
+        let field = generation::field(model);
+        let mut bump = redis::cmd("HINCRBY");
+        bump.arg(self.shared.generations_key()).arg(field).arg(1);
+        let value: u64 = self.shared.run("HINCRBY", &bump).await?;
+        self.shared.generations.advance(field, value);
+        let prefix = model.map(codec::model_prefix).unwrap_or_default();
+        let pattern = format!("{}:{prefix}*", self.shared.config.namespace);
+        let generations = self.shared.generations_key();
+        let mut cursor: u64 = 0;
+        let mut removed = 0u64;
+        loop {
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(SCAN_COUNT);
+            let (next, mut keys): (u64, Vec<String>) = self.shared.run("SCAN", &scan).await?;
+            keys.retain(|key| *key != generations);
+            if !keys.is_empty() {
+                let mut unlink = redis::cmd("UNLINK");
+                unlink.arg(&keys);
+                removed += self.shared.run::<u64>("UNLINK", &unlink).await?;
+            }
+            if next == 0 {
+                return Ok(removed);
+            }
+            cursor = next;
+        }
     }
 }
 
@@ -337,10 +327,9 @@ async fn supervise(shared: Arc<Shared>, client: redis::Client) {
         .set_response_timeout(Some(shared.config.command_timeout))
         .set_number_of_retries(1)
         .set_max_delay(MANAGER_MAX_DELAY);
-    let mut backoff = RECONNECT_BACKOFF;
     loop {
         let existing = shared.connection.read().unwrap_or_else(|p| p.into_inner()).clone();
-        match existing {
+        let outcome: Result<(), String> = match existing {
             None => {
                 let attempt = tokio::time::timeout(
                     shared.config.connect_timeout * 2,
@@ -348,18 +337,13 @@ async fn supervise(shared: Arc<Shared>, client: redis::Client) {
                 )
                 .await;
                 match attempt {
-                    Ok(Ok(mut connection)) => match shared.sync_generations(&mut connection).await {
-                        // Up only once the generations are known, so the first reads
-                        // already use them.
-                        Ok(()) => {
-                            *shared.connection.write().unwrap_or_else(|p| p.into_inner()) = Some(connection);
-                            shared.mark(true, None);
-                            backoff = RECONNECT_BACKOFF;
-                        }
-                        Err(e) => shared.mark(false, Some(e)),
-                    },
-                    Ok(Err(e)) => shared.mark(false, Some(e.to_string())),
-                    Err(_) => shared.mark(false, Some("connect timed out".into())),
+                    // Up only once the generations are known, so the first reads
+                    // already use them.
+                    Ok(Ok(mut connection)) => shared.sync_generations(&mut connection).await.map(|()| {
+                        *shared.connection.write().unwrap_or_else(|p| p.into_inner()) = Some(connection);
+                    }),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err("connect timed out".into()),
                 }
             }
             Some(mut connection) => {
@@ -370,19 +354,28 @@ async fn supervise(shared: Arc<Shared>, client: redis::Client) {
                 .await;
                 match ping {
                     Ok(Ok(_)) => {
-                        shared.mark(true, None);
-                        backoff = RECONNECT_BACKOFF;
                         if let Err(e) = shared.sync_generations(&mut connection).await {
                             tracing::debug!(error = %e, "reading the cache generations failed");
                         }
+                        Ok(())
                     }
-                    Ok(Err(e)) => shared.mark(false, Some(e.to_string())),
-                    Err(_) => shared.mark(false, Some("ping timed out".into())),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err("ping timed out".into()),
                 }
             }
-        }
-        let pause = if shared.up.load(Ordering::Relaxed) { PING_INTERVAL } else { backoff };
-        backoff = (backoff * 2).min(RECONNECT_MAX_BACKOFF);
+        };
+        let pause = match outcome {
+            Ok(()) => {
+                shared.health.mark_up();
+                PING_INTERVAL
+            }
+            Err(reason) => {
+                shared.health.mark_down(reason);
+                let pause = shared.health.retry_delay();
+                shared.health.retry_failed();
+                pause
+            }
+        };
         tokio::time::sleep(pause).await;
     }
 }

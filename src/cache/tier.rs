@@ -7,19 +7,19 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use super::disk::DiskError;
-use super::redis::RedisTierError;
 use super::stats::{TierCounters, TierStats};
 
 /// Why a tier operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TierError {
-    /// The disk tier failed.
-    #[error(transparent)]
-    Disk(#[from] DiskError),
-    /// The Redis tier failed.
-    #[error(transparent)]
-    Redis(#[from] RedisTierError),
+    /// The tier's storage failed (its own error, e.g. a disk or Redis error).
+    #[error("{source}")]
+    Backend {
+        /// The tier's name.
+        tier: &'static str,
+        /// The tier's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The tier is not serving.
     #[error("the {tier} tier is down: {reason}")]
     Down {
@@ -28,6 +28,20 @@ pub enum TierError {
         /// Why.
         reason: String,
     },
+}
+
+impl TierError {
+    /// A failure of `tier`'s storage.
+    pub fn backend(tier: &'static str, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Backend { tier, source: source.into() }
+    }
+
+    /// The name of the tier that failed.
+    pub fn tier(&self) -> &'static str {
+        match self {
+            Self::Backend { tier, .. } | Self::Down { tier, .. } => tier,
+        }
+    }
 }
 
 /// A cache tier below memory. Keys are [`super::codec::stored_key`]s; values are

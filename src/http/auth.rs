@@ -2,7 +2,7 @@
 //! loading/unloading models and clearing the cache. Keys are sent as
 //! `Authorization: Bearer KEY` (or `X-API-Key: KEY`) and compared in constant time
 //! (over SHA-256 digests, so not even the length leaks). Which routes need which key
-//! is decided by the sub-router a route is registered in (`super::routes`).
+//! is decided by the sub-router a route is registered in (`routes.rs`).
 
 use std::sync::Arc;
 

@@ -12,14 +12,14 @@ use axum::http::HeaderMap;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
 
 use super::error::{ApiError, ErrorResponse};
 use super::extract::{JsonBody, QueryParams};
-use super::handlers::{cache_policy, check_count, deadline, score_function, whole_number};
-use super::AppState;
-use crate::model::{LabelScore, ScoreFunction, TextInput};
-use crate::service::{Analysis, AnalyzeOptions};
+use super::request::inputs::{self, inference_schema, tei_schema};
+use super::request::{prepare, whole_number, PipelineOptions, Prepared};
+use super::state::AppState;
+use crate::model::{LabelScore, ScoreFunction};
+use crate::service::Analysis;
 
 /// Query of the TEI routes.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -36,7 +36,7 @@ pub struct ModelQuery {
 pub struct PredictRequest {
     /// A string; a `[text, text_pair]` pair; or a batch: `[[text], ...]` or
     /// `[[text, text_pair], ...]`.
-    #[schema(schema_with = predict_inputs_schema, example = json!("I love this movie!"))]
+    #[schema(schema_with = tei_schema, example = json!("I love this movie!"))]
     pub inputs: Value,
     /// Raw logits instead of softmax/sigmoid scores.
     #[serde(default)]
@@ -69,67 +69,7 @@ pub enum PredictResponse {
     Batch(Vec<Vec<Prediction>>),
 }
 
-/// One TEI sequence: `"text"`, `["text"]` or `["text", "pair"]`.
-fn sequence(value: &Value) -> Option<TextInput> {
-    match value {
-        Value::String(text) => Some(TextInput::single(text.as_str())),
-        Value::Array(items) => match items.as_slice() {
-            [Value::String(text)] => Some(TextInput::single(text.as_str())),
-            [Value::String(text), Value::String(pair)] => Some(TextInput::pair(text.as_str(), pair.as_str())),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-/// The schema of TEI's `inputs`: a string, a `[text, text_pair]` pair, or a non-empty
-/// batch of `[text]` / `[text, text_pair]` lists.
-fn predict_inputs_schema() -> Schema {
-    let text = || ObjectBuilder::new().schema_type(Type::String);
-    let sequence = |min| ArrayBuilder::new().items(text()).min_items(Some(min)).max_items(Some(2));
-    OneOfBuilder::new()
-        .item(text())
-        .item(sequence(2))
-        .item(ArrayBuilder::new().items(sequence(1)).min_items(Some(1)))
-        .into()
-}
-
-/// The schema of the Inference API's `inputs`: a string or a non-empty list of strings.
-fn inference_inputs_schema() -> Schema {
-    let text = || ObjectBuilder::new().schema_type(Type::String);
-    OneOfBuilder::new().item(text()).item(ArrayBuilder::new().items(text()).min_items(Some(1))).into()
-}
-
-/// TEI's `inputs`: `(inputs, is_batch)`.
-///
-/// Errors: 422 for any other shape.
-fn predict_inputs(inputs: &Value) -> Result<(Vec<TextInput>, bool), ApiError> {
-    let shape_error = || {
-        ApiError::invalid(
-            "`inputs` must be a string, a [text, text_pair] pair, or a batch [[text], ...] / [[text, text_pair], ...]",
-        )
-    };
-    match inputs {
-        Value::String(_) => Ok((vec![sequence(inputs).ok_or_else(shape_error)?], false)),
-        Value::Array(items) if items.iter().all(Value::is_string) => {
-            if items.len() == 2 {
-                Ok((vec![sequence(inputs).ok_or_else(shape_error)?], false))
-            } else {
-                Err(ApiError::invalid(
-                    "a list of strings must be a [text, text_pair] pair; send a batch as [[text], [text], ...]",
-                ))
-            }
-        }
-        Value::Array(items) if !items.is_empty() => {
-            // Batch items are lists (`[text]` or `[text, text_pair]`), as in TEI's schema.
-            let item = |v: &Value| v.is_array().then(|| sequence(v)).flatten();
-            let batch = items.iter().map(item).collect::<Option<Vec<_>>>().ok_or_else(shape_error)?;
-            Ok((batch, true))
-        }
-        _ => Err(shape_error()),
-    }
-}
-
+/// TEI's elements for one input's scores.
 fn predictions(scores: Vec<LabelScore>) -> Vec<Prediction> {
     scores.into_iter().map(|s| Prediction { score: s.score, label: s.label }).collect()
 }
@@ -160,15 +100,10 @@ pub async fn predict(
             return Err(ApiError::invalid("only `truncation_direction: \"Right\"` is supported"));
         }
     }
-    let (inputs, batch) = predict_inputs(&request.inputs)?;
-    check_count(&state, inputs.len())?;
-    let options = AnalyzeOptions {
-        function: request.raw_scores.then_some(ScoreFunction::None),
-        truncate: request.truncate.unwrap_or(true),
-        cache: cache_policy(&headers),
-        deadline: deadline(&state, &headers)?,
-        ..AnalyzeOptions::default()
-    };
+    let (inputs, batch) = inputs::tei(&request.inputs)?;
+    let options =
+        PipelineOptions { raw_scores: Some(request.raw_scores), truncate: request.truncate, ..Default::default() };
+    let Prepared { inputs, options } = prepare(&state.limits, &headers, inputs, options)?;
     let analysis = state.service.analyze(query.model.as_deref(), &inputs, &options).await?;
     let mut lists = analysis.results.into_iter().map(|r| predictions(r.scores));
     Ok(Json(if batch {
@@ -258,7 +193,7 @@ pub async fn info(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct InferenceRequest {
     /// One text, or several.
-    #[schema(schema_with = inference_inputs_schema, example = json!("I love this movie!"))]
+    #[schema(schema_with = inference_schema, example = json!("I love this movie!"))]
     pub inputs: Value,
     /// Task parameters.
     #[serde(default)]
@@ -300,51 +235,10 @@ pub async fn hf_inference(
     headers: HeaderMap,
     JsonBody(request): JsonBody<InferenceRequest>,
 ) -> Result<Json<Vec<Vec<LabelScore>>>, ApiError> {
-    let inputs: Vec<TextInput> = match &request.inputs {
-        Value::String(text) => vec![TextInput::single(text.as_str())],
-        Value::Array(items) if !items.is_empty() => items
-            .iter()
-            .map(|v| v.as_str().map(TextInput::single))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| ApiError::invalid("`inputs` must be a string or a list of strings"))?,
-        _ => return Err(ApiError::invalid("`inputs` must be a string or a non-empty list of strings")),
-    };
-    check_count(&state, inputs.len())?;
-    if request.parameters.top_k == Some(0) {
-        return Err(ApiError::invalid("`top_k` must be at least 1"));
-    }
-    let options = AnalyzeOptions {
-        top_k: request.parameters.top_k,
-        function: score_function(request.parameters.function_to_apply, None)?,
-        cache: cache_policy(&headers),
-        deadline: deadline(&state, &headers)?,
-        ..AnalyzeOptions::default()
-    };
+    let inputs = inputs::inference(&request.inputs)?;
+    let InferenceParameters { top_k, function_to_apply } = request.parameters;
+    let options = PipelineOptions { top_k, function_to_apply, ..Default::default() };
+    let Prepared { inputs, options } = prepare(&state.limits, &headers, inputs, options)?;
     let Analysis { results, .. } = state.service.analyze(Some(&name), &inputs, &options).await?;
     Ok(Json(results.into_iter().map(|r| r.scores).collect()))
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    #[test]
-    fn tei_input_shapes_parse_as_tei_documents_them() {
-        let single = |t: &str| TextInput::single(t);
-        assert_eq!(predict_inputs(&json!("a")).unwrap(), (vec![single("a")], false));
-        assert_eq!(predict_inputs(&json!(["a", "b"])).unwrap(), (vec![TextInput::pair("a", "b")], false));
-        assert_eq!(predict_inputs(&json!([["a"], ["b"]])).unwrap(), (vec![single("a"), single("b")], true));
-        assert_eq!(
-            predict_inputs(&json!([["a", "b"], ["c"]])).unwrap(),
-            (vec![TextInput::pair("a", "b"), single("c")], true)
-        );
-        let mixed = json!(["a", ["b"]]);
-        for bad in
-            [json!([]), json!(["a"]), json!(["a", "b", "c"]), json!([["a", "b", "c"]]), json!(1), json!([[1]]), mixed]
-        {
-            assert!(predict_inputs(&bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -7,7 +7,7 @@
 //! - hyper closes a connection whose request head has not arrived within
 //!   [`ConnectionLimits::header_read_timeout`] (idle keep-alive connections included);
 //! - bodies are read under [`ConnectionLimits::body_read_timeout`] (a layer in
-//!   `super::router`, answering 408);
+//!   `router` in `http/mod.rs`, answering 408);
 //! - at [`ConnectionLimits::max_connections`] the loop stops accepting (new clients
 //!   wait in the kernel's backlog) and logs it once per episode;
 //! - on shutdown the listener closes, open connections finish their current request

@@ -1,7 +1,6 @@
 //! The HTTP API (axum): routes, JSON errors, limits, API keys, request ids, CORS and
 //! metrics. It knows nothing of tensors; everything goes through [`Service`].
 
-pub mod analyze_schema;
 pub mod auth;
 pub mod compat;
 pub mod error;
@@ -9,7 +8,9 @@ pub mod extract;
 pub mod handlers;
 pub mod listener;
 pub mod openapi;
+pub mod request;
 pub mod routes;
+pub mod state;
 pub mod ui;
 
 use std::sync::Arc;
@@ -18,27 +19,15 @@ use std::time::Duration;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::{Extension, Router};
-use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_http::LatencyUnit;
 
-use crate::config::{ConnectionLimits, HttpConfig, Limits};
-use crate::service::Service;
+use crate::config::{ConnectionLimits, HttpConfig};
 use error::{ApiError, ErrorKind};
-
-/// Shared state of every handler. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    /// The request path.
-    pub service: Service,
-    /// Request limits.
-    pub limits: Arc<Limits>,
-    /// Renders `/metrics`.
-    pub metrics: PrometheusHandle,
-}
+pub use state::AppState;
 
 /// The `x-request-id` header: taken from the request when present, else a new UUID;
 /// echoed on the response and attached to the request's log line.

@@ -1,5 +1,5 @@
 //! The OpenAPI 3 document at `GET /openapi.json`: paths come from the route table
-//! (`super::routes`), the rest (info, tags, the bearer scheme) from [`ApiDoc`].
+//! (`routes.rs`), the rest (info, tags, the bearer scheme) from [`ApiDoc`].
 
 use std::sync::Arc;
 

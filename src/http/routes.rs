@@ -12,8 +12,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::{self, Access, Keys};
+use super::handlers::{analyze, cache, models, operations};
 use super::openapi::{self, ApiDoc, BEARER_SCHEME};
-use super::{compat, handlers, ui, AppState};
+use super::state::AppState;
+use super::{compat, ui};
 
 /// Every route: open (page, document, probes, metrics), inference (API key) and admin
 /// (admin key).
@@ -23,22 +25,22 @@ pub fn table(keys: Arc<Keys>) -> OpenApiRouter<AppState> {
         .routes(routes!(ui::script))
         .routes(routes!(ui::style))
         .routes(routes!(openapi::openapi_json))
-        .routes(routes!(handlers::health))
-        .routes(routes!(handlers::livez))
-        .routes(routes!(handlers::readyz))
-        .routes(routes!(handlers::metrics));
+        .routes(routes!(operations::health))
+        .routes(routes!(operations::livez))
+        .routes(routes!(operations::readyz))
+        .routes(routes!(operations::metrics));
     let inference = OpenApiRouter::new()
-        .routes(routes!(handlers::analyze))
+        .routes(routes!(analyze::analyze))
         .routes(routes!(compat::predict))
         .routes(routes!(compat::info))
         .routes(routes!(compat::hf_inference))
-        .routes(routes!(handlers::list_models))
-        .routes(routes!(handlers::cache_stats));
+        .routes(routes!(models::list_models))
+        .routes(routes!(cache::cache_stats));
     let admin = OpenApiRouter::new()
-        .routes(routes!(handlers::load_model))
-        .routes(routes!(handlers::reload_model))
-        .routes(routes!(handlers::unload_model))
-        .routes(routes!(handlers::clear_cache));
+        .routes(routes!(models::load_model))
+        .routes(routes!(models::reload_model))
+        .routes(routes!(models::unload_model))
+        .routes(routes!(cache::clear_cache));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(open)
         .merge(guarded(inference, Access::Inference, &keys))

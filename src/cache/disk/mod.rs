@@ -12,6 +12,7 @@
 //! succeed again. A directory that cannot hold the file disables the tier. In every
 //! case the server keeps serving and one log line says what happened.
 
+pub mod entry;
 #[cfg(test)]
 mod faults;
 pub mod open;
@@ -20,29 +21,20 @@ mod tests;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use redb::{Database, ReadableDatabase, ReadableTableMetadata, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTableMetadata};
 use tokio::sync::oneshot;
 
 use super::codec;
+use super::health::Health;
 use super::stats::{TierCounters, TierStats};
 use super::tier::{Tier, TierError};
+use entry::{checked_value, ENTRIES, META};
 use open::{is_corruption, Opener};
-
-/// Stored key → sequence number (u64 LE), a hash of the key (xxh3-64 LE), then the
-/// encoded value. redb does not verify page checksums on reads, so a damaged page can
-/// hand back altered bytes, or another key's value: the key hash and the value's own
-/// checksum catch both, and such a read is a miss that rebuilds the file.
-pub(crate) const ENTRIES: TableDefinition<&str, &[u8]> = TableDefinition::new("entries");
-/// Sequence number → stored key, oldest first: the eviction order.
-pub(crate) const ORDER: TableDefinition<u64, &str> = TableDefinition::new("order");
-/// `bytes` (sum of entry weights) and `next_seq`.
-pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// The file name inside `--cache-dir`.
 pub const FILE_NAME: &str = "predictions.redb";
@@ -50,15 +42,6 @@ pub const FILE_NAME: &str = "predictions.redb";
 const QUEUE: usize = 8192;
 /// Most writes committed in one transaction.
 pub(crate) const BATCH: usize = 1024;
-/// Bytes an entry counts for beyond its key and value (redb's per-entry overhead, an
-/// estimate).
-const ENTRY_OVERHEAD_BYTES: usize = 16;
-/// Bytes of the sequence number stored in front of each value.
-pub(crate) const SEQ_BYTES: usize = 8;
-/// Bytes of the key hash stored after the sequence number.
-const KEY_HASH_BYTES: usize = 8;
-/// Where the encoded value starts in a stored entry.
-pub(crate) const VALUE_AT: usize = SEQ_BYTES + KEY_HASH_BYTES;
 
 /// Why the disk tier cannot run, or an operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -147,16 +130,15 @@ pub(crate) enum Command {
     Damaged(String),
 }
 
-/// The database (or why there is none), shared by readers and the writer thread.
-enum State {
-    Up(Arc<Database>),
-    Down(String),
-}
+/// The name of this tier in `GET /cache`, logs and errors.
+const TIER: &str = "disk";
 
 /// What the handle and the writer thread share.
 pub(crate) struct Shared {
-    state: RwLock<State>,
-    up: AtomicBool,
+    /// The open database; `None` while the tier is down.
+    db: RwLock<Option<Arc<Database>>>,
+    /// Up or down, why, and when the writer tries to reopen.
+    pub(crate) health: Health,
     pub(crate) counters: TierCounters,
     pub(crate) opener: Opener,
 }
@@ -164,71 +146,48 @@ pub(crate) struct Shared {
 impl Shared {
     fn new(db: Database, opener: Opener) -> Self {
         Self {
-            state: RwLock::new(State::Up(Arc::new(db))),
-            up: AtomicBool::new(true),
+            db: RwLock::new(Some(Arc::new(db))),
+            health: Health::up(TIER, opener.path().display().to_string(), writer::RETRY),
             counters: TierCounters::default(),
             opener,
         }
     }
 
     pub(crate) fn is_up(&self) -> bool {
-        self.up.load(Ordering::Relaxed)
+        self.health.is_up()
     }
 
     /// The open database, if the tier is up.
     pub(crate) fn database(&self) -> Option<Arc<Database>> {
-        match &*self.state.read().unwrap_or_else(|p| p.into_inner()) {
-            State::Up(db) => Some(Arc::clone(db)),
-            State::Down(_) => None,
-        }
+        self.db.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Why the tier is down, if it is.
     pub(crate) fn down_reason(&self) -> Option<String> {
-        match &*self.state.read().unwrap_or_else(|p| p.into_inner()) {
-            State::Up(_) => None,
-            State::Down(reason) => Some(reason.clone()),
-        }
+        self.health.reason()
     }
 
     /// Takes the database out (the tier is down while it is rebuilt); `None` when it
     /// was already down.
     pub(crate) fn take_database(&self, reason: &str) -> Option<Arc<Database>> {
-        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-        self.up.store(false, Ordering::Relaxed);
-        match std::mem::replace(&mut *state, State::Down(format!("rebuilding a damaged file: {reason}"))) {
-            State::Up(db) => Some(db),
-            down @ State::Down(_) => {
-                *state = down;
-                None
-            }
-        }
+        let mut db = self.db.write().unwrap_or_else(|p| p.into_inner());
+        let taken = db.take()?;
+        self.health.pause(format!("rebuilding a damaged file: {reason}"));
+        Some(taken)
     }
 
     /// Marks the tier down (logged once per outage); the writer retries reopening.
     pub(crate) fn go_down(&self, reason: String) {
-        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-        if matches!(*state, State::Up(_)) || self.is_up() {
-            tracing::error!(
-                path = %self.opener.path().display(),
-                error = %reason,
-                "disk cache tier is down; reads and writes skip it until it can be reopened (retrying)"
-            );
-        }
-        self.up.store(false, Ordering::Relaxed);
-        *state = State::Down(reason);
+        let mut db = self.db.write().unwrap_or_else(|p| p.into_inner());
+        self.health.mark_down(reason);
+        *db = None;
     }
 
     /// Puts a freshly opened database in service.
-    pub(crate) fn set_up(&self, db: Arc<Database>) {
-        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-        if let State::Down(reason) = &*state {
-            if !reason.starts_with("rebuilding") {
-                tracing::info!(path = %self.opener.path().display(), "disk cache tier is back up");
-            }
-        }
-        *state = State::Up(db);
-        self.up.store(true, Ordering::Relaxed);
+    pub(crate) fn set_up(&self, opened: Arc<Database>) {
+        let mut db = self.db.write().unwrap_or_else(|p| p.into_inner());
+        *db = Some(opened);
+        self.health.mark_up();
     }
 }
 
@@ -240,35 +199,6 @@ pub struct DiskTier {
     path: PathBuf,
     capacity: u64,
     writer: Option<std::thread::JoinHandle<()>>,
-}
-
-/// Bytes an entry counts for against the capacity.
-pub(crate) fn weight(key: &str, stored_len: usize) -> u64 {
-    (key.len() + stored_len + ENTRY_OVERHEAD_BYTES) as u64
-}
-
-/// What is stored for `key`: sequence number, key hash, value.
-pub(crate) fn stored_entry(seq: u64, key: &str, value: &[u8]) -> Vec<u8> {
-    let mut stored = Vec::with_capacity(VALUE_AT + value.len());
-    stored.extend_from_slice(&seq.to_le_bytes());
-    stored.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(key.as_bytes()).to_le_bytes());
-    stored.extend_from_slice(value);
-    stored
-}
-
-/// The value of a stored entry read under `key`; `None` when the entry is not what
-/// was written for that key (a damaged page): wrong key hash or a value that fails
-/// its checksum.
-pub(crate) fn checked_value(key: &str, stored: &[u8]) -> Option<Vec<u8>> {
-    let hash = stored.get(SEQ_BYTES..VALUE_AT)?;
-    let value = stored.get(VALUE_AT..)?;
-    (hash == xxhash_rust::xxh3::xxh3_64(key.as_bytes()).to_le_bytes() && codec::is_intact(value))
-        .then(|| value.to_vec())
-}
-
-/// The sequence number stored in front of a value.
-pub(crate) fn seq_of(stored: &[u8]) -> Option<u64> {
-    stored.get(..SEQ_BYTES).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes)
 }
 
 impl DiskTier {
@@ -329,7 +259,7 @@ impl DiskTier {
 
 impl Tier for DiskTier {
     fn name(&self) -> &'static str {
-        "disk"
+        TIER
     }
 
     fn is_up(&self) -> bool {
@@ -359,14 +289,14 @@ impl Tier for DiskTier {
                 })
             })
             .await
-            .map_err(|e| DiskError::ReadTask(e.to_string()))?;
+            .map_err(|e| TierError::backend(TIER, DiskError::ReadTask(e.to_string())))?;
             read.map_err(|e| {
                 if is_corruption(&e) {
                     let _ = self.tx.try_send(Command::Damaged(e.to_string()));
                 } else {
                     tracing::debug!(error = %e, "disk cache read failed; treating as a miss");
                 }
-                TierError::from(DiskError::Storage(e))
+                TierError::backend(TIER, DiskError::Storage(e))
             })
         })
     }
@@ -383,7 +313,10 @@ impl Tier for DiskTier {
     /// Ordered after every write queued before it.
     fn clear<'a>(&'a self, model: Option<&'a str>) -> BoxFuture<'a, Result<Option<u64>, TierError>> {
         let prefix = model.map(codec::model_prefix);
-        Box::pin(async move { Ok(Some(self.ask(|done| Command::Clear { prefix, done }).await??)) })
+        Box::pin(async move {
+            let removed = self.ask(|done| Command::Clear { prefix, done }).await.and_then(|cleared| cleared);
+            removed.map(Some).map_err(|e| TierError::backend(TIER, e))
+        })
     }
 
     fn flush(&self) -> BoxFuture<'_, ()> {
@@ -394,7 +327,7 @@ impl Tier for DiskTier {
 
     fn stats(&self) -> BoxFuture<'_, TierStats> {
         Box::pin(async move {
-            let mut stats = self.shared.counters.snapshot("disk", self.shared.is_up());
+            let mut stats = self.shared.counters.snapshot(TIER, self.shared.is_up());
             stats.location = Some(self.path.display().to_string());
             stats.capacity_bytes = Some(self.capacity);
             let Some(db) = self.shared.database() else {

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 
 use redb::{Database, DatabaseError};
 
-use super::{DiskError, ENTRIES, META, ORDER};
+use super::entry::{ENTRIES, META, ORDER};
+use super::DiskError;
 use crate::cache::codec;
 
 /// Bytes of pages redb keeps in memory for this file (the OS page cache does the rest).

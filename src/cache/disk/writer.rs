@@ -16,14 +16,15 @@ use std::time::Duration;
 
 use redb::{Database, ReadableTable, ReadableTableMetadata};
 
+use super::entry::{seq_of, stored_entry, weight, ENTRIES, META, ORDER};
 use super::open::{is_corruption, OpenError};
-use super::{seq_of, stored_entry, weight, Command, DiskError, Shared, BATCH, ENTRIES, META, ORDER};
+use super::{Command, DiskError, Shared, BATCH};
+use crate::cache::health::Backoff;
 use crate::cache::stats::TierCounters;
 
-/// First wait before reopening a tier that went down; doubled up to [`RETRY_MAX`].
-pub const RETRY_FIRST: Duration = Duration::from_millis(250);
-/// Longest wait between reopen attempts.
-pub const RETRY_MAX: Duration = Duration::from_secs(30);
+/// Waits before reopening a tier that went down: 250 ms, doubled after each failed
+/// attempt up to 30 s.
+pub const RETRY: Backoff = Backoff { first: Duration::from_millis(250), max: Duration::from_secs(30) };
 
 /// Runs `f`, turning a panic inside redb into a corruption error.
 pub fn catch<T>(f: impl FnOnce() -> Result<T, redb::Error>) -> Result<T, redb::Error> {
@@ -34,7 +35,6 @@ pub fn catch<T>(f: impl FnOnce() -> Result<T, redb::Error>) -> Result<T, redb::E
 /// The thread's loop.
 pub(crate) fn run(shared: &Shared, rx: &Receiver<Command>, capacity: u64) {
     let mut puts: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut retry = RETRY_FIRST;
     loop {
         let first = if shared.is_up() {
             match rx.recv() {
@@ -42,10 +42,12 @@ pub(crate) fn run(shared: &Shared, rx: &Receiver<Command>, capacity: u64) {
                 Err(_) => break,
             }
         } else {
-            match rx.recv_timeout(retry) {
+            match rx.recv_timeout(shared.health.retry_delay()) {
                 Ok(command) => command,
                 Err(RecvTimeoutError::Timeout) => {
-                    retry = if reopen(shared) { RETRY_FIRST } else { (retry * 2).min(RETRY_MAX) };
+                    if !reopen(shared) {
+                        shared.health.retry_failed();
+                    }
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
