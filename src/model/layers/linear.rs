@@ -29,6 +29,9 @@ pub struct Linear {
     bias: Tensor,
     in_dim: usize,
     out_dim: usize,
+    /// Set by [`Linear::convert`]: the weights are no longer the checkpoint's f32
+    /// (also when bf16 runs widened to f32 on a CPU without AVX-512 BF16).
+    converted: bool,
 }
 
 impl Linear {
@@ -38,7 +41,7 @@ impl Linear {
     pub fn load(vb: VarBuilder, in_dim: usize, out_dim: usize) -> Result<Self> {
         let weight = vb.get((out_dim, in_dim), "weight")?;
         let bias = vb.get(out_dim, "bias")?;
-        Ok(Self { weight: Weight::F32(weight.t()?.contiguous()?), bias, in_dim, out_dim })
+        Ok(Self { weight: Weight::F32(weight.t()?.contiguous()?), bias, in_dim, out_dim, converted: false })
     }
 
     /// Loads `weight` `[out, in]` of a layer without bias (`bias=False`); the bias
@@ -48,7 +51,7 @@ impl Linear {
     pub fn load_no_bias(vb: VarBuilder, in_dim: usize, out_dim: usize) -> Result<Self> {
         let weight = vb.get((out_dim, in_dim), "weight")?;
         let bias = Tensor::zeros(out_dim, weight.dtype(), weight.device())?;
-        Ok(Self { weight: Weight::F32(weight.t()?.contiguous()?), bias, in_dim, out_dim })
+        Ok(Self { weight: Weight::F32(weight.t()?.contiguous()?), bias, in_dim, out_dim, converted: false })
     }
 
     /// Concatenates f32 layers with the same input along the output axis (e.g. Q, K
@@ -66,7 +69,13 @@ impl Linear {
         let biases: Vec<&Tensor> = parts.iter().map(|d| &d.bias).collect();
         let out_dim = parts.iter().map(|d| d.out_dim).sum();
         let in_dim = parts.first().map_or(0, |d| d.in_dim);
-        Ok(Self { weight: Weight::F32(Tensor::cat(&weights, 1)?), bias: Tensor::cat(&biases, 0)?, in_dim, out_dim })
+        Ok(Self {
+            weight: Weight::F32(Tensor::cat(&weights, 1)?),
+            bias: Tensor::cat(&biases, 0)?,
+            in_dim,
+            out_dim,
+            converted: false,
+        })
     }
 
     /// Re-stores the weight in `dtype` (once, at load; f32 layers only). bf16 on a CPU
@@ -77,6 +86,9 @@ impl Linear {
         let Weight::F32(weight_t) = &self.weight else {
             return Err(ModelError::Config("a linear layer was converted twice".into()));
         };
+        if self.converted {
+            return Err(ModelError::Config("a linear layer was converted twice".into()));
+        }
         if dtype == Dtype::F32 {
             return Ok(());
         }
@@ -96,6 +108,7 @@ impl Linear {
                 Weight::F32(Tensor::from_vec(rounded, (k, n), weight_t.device())?)
             }
         };
+        self.converted = true;
         Ok(())
     }
 
