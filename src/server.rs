@@ -19,6 +19,9 @@ pub enum StartError {
     /// The catalog is inconsistent (e.g. the default names no model).
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// The configuration is unusable (e.g. an empty API key).
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }
 
 /// A configured, not yet serving, server.
@@ -33,6 +36,7 @@ impl App {
     ///
     /// Errors: [`StartError`].
     pub fn new(config: ServerConfig) -> Result<Self, StartError> {
+        config.http.validate()?;
         let registry_config = RegistryConfig {
             device_spec: config.device,
             device: config.device.open()?,

@@ -1,9 +1,11 @@
 //! What the server runs with, from any front end (CLI, tests, embedding).
 
+use std::fmt;
 use std::time::Duration;
 
 use super::defaults;
-use super::manifest::Catalog;
+use super::manifest::{Catalog, ConfigError};
+use super::secret::{redact_url, Secret};
 use crate::batch::BatchConfig;
 use crate::cache::CacheConfig;
 use crate::model::DeviceSpec;
@@ -31,7 +33,7 @@ impl Default for Limits {
 pub struct ConnectionLimits {
     /// Most time to receive a request's headers (idle keep-alive connections included).
     pub header_read_timeout: Duration,
-    /// Most time to receive a request's body.
+    /// Most time to receive a request's whole body, from its first read.
     pub body_read_timeout: Duration,
     /// Most open connections.
     pub max_connections: usize,
@@ -56,16 +58,17 @@ impl Default for ConnectionLimits {
 /// API keys and CORS of the HTTP layer.
 #[derive(Debug, Clone, Default)]
 pub struct HttpConfig {
-    /// Protects inference and read routes (`Authorization: Bearer KEY`).
-    pub api_key: Option<String>,
-    /// Protects loading/unloading models and clearing the cache.
-    pub admin_key: Option<String>,
+    /// Protects inference and read routes (`Authorization: Bearer KEY`). Must not be
+    /// empty ([`crate::App::new`] refuses it).
+    pub api_key: Option<Secret>,
+    /// Protects loading/unloading models and clearing the cache. Must not be empty.
+    pub admin_key: Option<Secret>,
     /// Origins allowed by CORS (`*` for any); empty: no CORS headers.
     pub cors_origins: Vec<axum::http::HeaderValue>,
 }
 
-/// Everything the server needs.
-#[derive(Debug, Clone)]
+/// Everything the server needs. Its `Debug` hides the keys and the Redis password.
+#[derive(Clone)]
 pub struct ServerConfig {
     /// Configured models and the default.
     pub catalog: Catalog,
@@ -103,6 +106,54 @@ impl ServerConfig {
             limits: Limits::default(),
             http: HttpConfig::default(),
             connections: ConnectionLimits::default(),
+        }
+    }
+}
+
+impl HttpConfig {
+    /// Checks that no key is empty or blank (one that could never be presented, which
+    /// earlier versions took as "no key").
+    ///
+    /// Errors: [`ConfigError::EmptyKey`].
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (what, key) in [("api_key", &self.api_key), ("admin_key", &self.admin_key)] {
+            if key.as_ref().is_some_and(|k| k.expose().trim().is_empty()) {
+                return Err(ConfigError::EmptyKey { what: format!("the configured {what}") });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self { catalog, preload, device, dtype, cache, batch, registry, limits, http, connections } = self;
+        f.debug_struct("ServerConfig")
+            .field("catalog", catalog)
+            .field("preload", preload)
+            .field("device", device)
+            .field("dtype", dtype)
+            .field("cache", &RedactedCache(cache))
+            .field("batch", batch)
+            .field("registry", registry)
+            .field("limits", limits)
+            .field("http", http)
+            .field("connections", connections)
+            .finish()
+    }
+}
+
+/// `Debug` of a [`CacheConfig`] with the Redis URL's password replaced by `***`.
+struct RedactedCache<'a>(&'a CacheConfig);
+
+impl fmt::Debug for RedactedCache<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = if f.alternate() { format!("{:#?}", self.0) } else { format!("{:?}", self.0) };
+        match &self.0.redis {
+            Some(redis) => {
+                f.write_str(&text.replace(&format!("{:?}", redis.url), &format!("{:?}", redact_url(&redis.url))))
+            }
+            None => f.write_str(&text),
         }
     }
 }

@@ -52,7 +52,10 @@ pub const MAX_REQUEST_ID_BYTES: usize = 128;
 /// Builds the router with every route and layer.
 pub fn router(state: AppState, http: &HttpConfig, connections: &ConnectionLimits) -> Router {
     let max_body = state.limits.max_body_bytes;
-    let keys = Arc::new(auth::Keys::new(http.api_key.as_deref(), http.admin_key.as_deref()));
+    let keys = Arc::new(auth::Keys::new(
+        http.api_key.as_ref().map(crate::config::Secret::expose),
+        http.admin_key.as_ref().map(crate::config::Secret::expose),
+    ));
     let (router, document) = routes::table(keys).split_for_parts();
     let document = openapi::Document(Arc::new(serde_json::to_string(&document).unwrap_or_default()));
     // Swagger UI at /docs, bundled into the binary (utoipa-swagger-ui's `vendored`
