@@ -3,6 +3,7 @@
 
 pub mod analyze_schema;
 pub mod auth;
+pub mod body;
 pub mod compat;
 pub mod error;
 pub mod extract;
@@ -64,6 +65,12 @@ pub fn router(state: AppState, http: &HttpConfig, connections: &ConnectionLimits
         utoipa_swagger_ui::SwaggerUi::new("/docs").config(utoipa_swagger_ui::Config::new(["/openapi.json"])).into();
     let router: Router<AppState> = router
         .merge(swagger)
+        // Inside request ids, tracing and metrics (a 413 for a declared length is
+        // logged and counted like any answer), outside the keys (it needs none).
+        .route_layer(axum::middleware::from_fn_with_state(
+            body::BodyLimits { max_bytes: max_body, read_timeout: connections.body_read_timeout },
+            body::limit,
+        ))
         .route_layer(axum::middleware::from_fn(crate::telemetry::track))
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .fallback(|| async { ApiError::no_route() })
@@ -85,7 +92,6 @@ pub fn router(state: AppState, http: &HttpConfig, connections: &ConnectionLimits
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(axum::middleware::map_request(sanitize_request_id))
-        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(connections.body_read_timeout))
         .layer(axum::middleware::from_fn_with_state(connections.max_header_bytes, limit_head));
     let router = match cors(&http.cors_origins) {
         Some(layer) => router.layer(layer),
