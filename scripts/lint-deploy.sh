@@ -194,7 +194,7 @@ expect(config["SENTISERVE_MODELS_FILE"] in mounts and mounts[config["SENTISERVE_
 for var in ["SENTISERVE_CACHE_DIR", "HF_HOME"]:
     expect(config[var] in mounts, f"{var} ({config[var]}) is a writable volume")
 expect(c["ports"][0]["containerPort"] == int(config["SENTISERVE_PORT"]), "containerPort matches SENTISERVE_PORT")
-expect(config["SENTISERVE_HOST"] == "0.0.0.0", "k8s binds 0.0.0.0")
+expect(config["SENTISERVE_HOST"] == "0.0.0.0", "k8s binds 0.0.0.0 explicitly (the server's default is loopback)")
 
 # Compose.
 compose = yaml.safe_load((root / "deploy/compose.yaml").read_text())
@@ -213,6 +213,12 @@ for name in replicas:
            f"compose {name}: stop_grace_period > SENTISERVE_SHUTDOWN_GRACE_SECS")
     expect(any(v.startswith("hf-cache:") for v in s["volumes"]), f"compose {name}: HF cache on the named volume")
     expect(s["build"]["dockerfile"] == "deploy/Dockerfile", f"compose {name}: builds deploy/Dockerfile")
+    expect(str(s["environment"].get("SENTISERVE_HOST")) == "0.0.0.0",
+           f"compose {name}: binds 0.0.0.0 explicitly (the server's default is loopback)")
+    for var, value in s["environment"].items():
+        if var.endswith("_KEY"):
+            expect(value is None or (str(value).strip() != "" and ":-}" not in str(value)),
+                   f"compose {name}: {var} is passed through or set, never empty (an empty key stops the server)")
 disk = [v.split(":")[0] for n in replicas for v in services[n]["volumes"] if v.endswith(":/var/cache/sentiserve")]
 expect(len(disk) == len(set(disk)) == len(replicas), "compose: one disk-cache volume per replica (not shared)")
 for name in replicas:
@@ -235,6 +241,8 @@ names |= {e["name"] for e in c.get("env", []) if e["name"].startswith("SENTISERV
 for n in replicas:
     names |= {k for k in services[n]["environment"] if k.startswith("SENTISERVE_")}
 dockerfile = (root / "deploy/Dockerfile").read_text()
+expect(re.search(r"\bSENTISERVE_HOST=0\.0\.0\.0\b", dockerfile) is not None,
+       "Dockerfile sets SENTISERVE_HOST=0.0.0.0 (the server's default is loopback)")
 names |= set(re.findall(r"\b(SENTISERVE_[A-Z_]+)=", dockerfile))
 for n in sorted(names):
     expect(f'"{n}"' in src, f"{n} is read by the server (found in src/)")

@@ -93,11 +93,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format, "info");
     let config = args.config()?;
+    let keys = config.http.api_key.is_some() || config.http.admin_key.is_some();
     let app = App::new(config)?;
     let host = args.bind_host();
-    let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    if !loopback && !args.has_keys() {
-        tracing::warn!(%host, "serving beyond loopback without --api-key/--admin-key: anyone who can reach it can use it");
+    if let Some(warning) = ServeArgs::exposure_warning(&host, keys) {
+        tracing::warn!(%host, "{warning}");
     }
     let address = format!("{host}:{}", args.port);
     let listener = tokio::net::TcpListener::bind(&address).await.with_context(|| format!("cannot bind {address}"))?;

@@ -21,6 +21,9 @@ pub enum StartError {
     /// The catalog is inconsistent (e.g. the default names no model).
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// The configuration is unusable (e.g. an empty API key).
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }
 
 /// A configured, not yet serving, server.
@@ -65,6 +68,7 @@ impl App {
     }
 
     fn registry(config: &ServerConfig, loader: Arc<dyn Loader>) -> Result<Registry, StartError> {
+        config.http.validate()?;
         let registry_config = RegistryConfig {
             loader,
             device_spec: config.device,

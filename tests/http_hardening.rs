@@ -1,7 +1,8 @@
-//! Hostile and unlucky clients: stalled heads and bodies, too many connections, a
-//! shutdown with a stalled connection open, oversized heads, forged request ids,
-//! odd `Authorization` spellings, key files, huge texts, disconnects mid-request,
-//! requests bigger than the queue, and readiness after an unload.
+//! Hostile and unlucky clients: stalled heads and bodies, slowly dripped bodies,
+//! declared-too-large bodies (with and without `Expect: 100-continue`), too many
+//! connections, a shutdown with a stalled connection open, oversized heads, forged
+//! request ids, odd `Authorization` spellings, key files, huge texts, disconnects
+//! mid-request, requests bigger than the queue, and readiness after an unload.
 
 mod common;
 
@@ -267,4 +268,101 @@ async fn shutdown_with_a_stalled_connection_ends_after_the_grace_period() {
     assert!(server.terminate(), "clean exit:\n{}", server.log_text());
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("shutdown grace period expired"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slowly_dripped_body_gets_408_at_the_whole_body_deadline() {
+    let server = minilm_with(|c| c.connections.body_read_timeout = Duration::from_millis(500)).await;
+    let addr = address(&server);
+    let (response, dripped) = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(&addr).unwrap();
+        stream
+            .write_all(
+                b"POST /analyze HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 400\r\n\r\n",
+            )
+            .unwrap();
+        let answered = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut reader = stream.try_clone().unwrap();
+        let reading = {
+            let answered = std::sync::Arc::clone(&answered);
+            std::thread::spawn(move || {
+                let response = read_until_closed(&mut reader);
+                answered.store(true, std::sync::atomic::Ordering::SeqCst);
+                response
+            })
+        };
+        // One byte every 20 ms: the whole body would take 8 s, and no gap comes near
+        // the 500 ms limit, so only a deadline on the whole body stops it.
+        let mut dripped = 0;
+        while dripped < 400 && !answered.load(std::sync::atomic::Ordering::SeqCst) {
+            if stream.write_all(b" ").is_err() {
+                break;
+            }
+            dripped += 1;
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        (reading.join().unwrap(), dripped)
+    })
+    .await
+    .unwrap();
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(response.contains(r#""type":"request_timeout""#), "{response}");
+    assert!(response.contains("--body-read-timeout-ms"), "{response}");
+    assert!(dripped < 400, "the server waited for the whole drip");
+    assert_eq!(server.get_json("/livez").await["status"], "ok");
+}
+
+/// Reads one response head (up to the blank line).
+fn read_head(stream: &mut TcpStream) -> String {
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(stream.read(&mut byte).unwrap(), 1, "closed mid-head: {}", String::from_utf8_lossy(&head));
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_declared_too_large_body_gets_413_at_once_without_100_continue() {
+    // The body deadline is longer than any wait of this test: only an answer that does
+    // not wait for the body passes.
+    let server = minilm_with(|c| c.connections.body_read_timeout = Duration::from_secs(3600)).await;
+    let addr = address(&server);
+    let (refused, invited) = tokio::task::spawn_blocking(move || {
+        let refused = ["", "Expect: 100-continue\r\n"].map(|expect| {
+            let mut stream = TcpStream::connect(&addr).unwrap();
+            write!(
+                stream,
+                "POST /analyze HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 3000000000\r\n{expect}\r\n"
+            )
+            .unwrap();
+            read_until_closed(&mut stream)
+        });
+        // A body within the limit is still invited, then read (a field error, so that
+        // no inference runs beside the tests that count batches).
+        let body = br#"{"txet": "I love it"}"#;
+        let mut stream = TcpStream::connect(&addr).unwrap();
+        write!(
+            stream,
+            "POST /analyze HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        let invitation = read_head(&mut stream);
+        stream.write_all(body).unwrap();
+        (refused, (invitation, read_until_closed(&mut stream)))
+    })
+    .await
+    .unwrap();
+    for response in refused {
+        assert!(response.starts_with("HTTP/1.1 413"), "no 100 Continue, no wait: {response}");
+        assert!(response.contains(r#""type":"payload_too_large""#), "{response}");
+        assert!(response.contains("3000000000") && response.contains("--max-body-bytes"), "{response}");
+    }
+    let (invitation, response) = invited;
+    assert!(invitation.starts_with("HTTP/1.1 100 Continue"), "{invitation}");
+    assert!(response.starts_with("HTTP/1.1 422"), "{response}");
+    assert!(response.contains(r#""type":"invalid_request""#) && response.contains("txet"), "{response}");
 }

@@ -1,7 +1,8 @@
 //! `sentiserve` command-line flags (clap), each with an environment variable, and
 //! their conversion into a [`ServerConfig`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
@@ -9,6 +10,7 @@ use clap::Args;
 use super::defaults;
 use super::manifest::{self, Catalog, ConfigError};
 use super::runtime::{ConnectionLimits, HttpConfig, Limits, ServerConfig};
+use super::secret::Secret;
 use crate::batch::BatchConfig;
 use crate::cache::disk::DiskConfig;
 use crate::cache::redis::RedisConfig;
@@ -55,8 +57,8 @@ pub struct ServeArgs {
     /// Models, manifest and device.
     #[command(flatten)]
     pub models: ModelArgs,
-    /// Address to bind. Default: 127.0.0.1 (loopback only) without keys, 0.0.0.0 when
-    /// --api-key or --admin-key is set.
+    /// Address to bind. Default: 127.0.0.1 (loopback only), with keys or without; pass
+    /// 0.0.0.0 to serve other machines (a warning is logged when that has no keys).
     #[arg(long, env = "SENTISERVE_HOST")]
     pub host: Option<String>,
     /// Port to bind.
@@ -83,7 +85,7 @@ pub struct ServeArgs {
     pub cache_disk_max_bytes: u64,
     /// Enable the Redis cache tier shared by replicas: redis://[user:password@]host:port[/db].
     #[arg(long, env = "SENTISERVE_REDIS_URL", value_name = "URL")]
-    pub redis_url: Option<String>,
+    pub redis_url: Option<Secret>,
     /// Prefix of every Redis key this server writes (and clears).
     #[arg(long, env = "SENTISERVE_REDIS_NAMESPACE", default_value = defaults::REDIS_NAMESPACE)]
     pub redis_namespace: String,
@@ -111,23 +113,27 @@ pub struct ServeArgs {
     /// Most texts queued per model before requests get 429.
     #[arg(long, env = "SENTISERVE_QUEUE_CAPACITY", default_value_t = defaults::QUEUE_CAPACITY)]
     pub queue_capacity: usize,
-    /// Require this key (`Authorization: Bearer KEY`) on inference and read routes.
+    /// Require this key (`Authorization: Bearer KEY`) on inference and read routes. An
+    /// empty value is an error.
     #[arg(long, env = "SENTISERVE_API_KEY", hide_env_values = true)]
-    pub api_key: Option<String>,
-    /// Require this key on model load/unload and cache clearing.
+    pub api_key: Option<Secret>,
+    /// Require this key on model load/unload and cache clearing. An empty value is an
+    /// error.
     #[arg(long, env = "SENTISERVE_ADMIN_KEY", hide_env_values = true)]
-    pub admin_key: Option<String>,
-    /// Read the API key from this file (first line; keeps it out of `ps`).
+    pub admin_key: Option<Secret>,
+    /// Read the API key from this file (first line, trimmed; keeps it out of `ps`). An
+    /// unreadable file or a blank first line is an error.
     #[arg(long, env = "SENTISERVE_API_KEY_FILE", conflicts_with = "api_key")]
     pub api_key_file: Option<PathBuf>,
-    /// Read the admin key from this file (first line).
+    /// Read the admin key from this file (first line, trimmed; as --api-key-file).
     #[arg(long, env = "SENTISERVE_ADMIN_KEY_FILE", conflicts_with = "admin_key")]
     pub admin_key_file: Option<PathBuf>,
     /// Most time a client may take to send a request's headers (an idle keep-alive
     /// connection is closed after it too), ms.
     #[arg(long, env = "SENTISERVE_HEADER_READ_TIMEOUT_MS", default_value_t = defaults::HEADER_READ_TIMEOUT_MS)]
     pub header_read_timeout_ms: u64,
-    /// Most time a client may take to send a request's body, ms (408 after).
+    /// Most time a client may take to send a request's whole body, ms, counted from
+    /// the first read of it (408 after, however steadily bytes arrive).
     #[arg(long, env = "SENTISERVE_BODY_READ_TIMEOUT_MS", default_value_t = defaults::BODY_READ_TIMEOUT_MS)]
     pub body_read_timeout_ms: u64,
     /// Most open client connections; further ones wait in the listen backlog.
@@ -175,16 +181,31 @@ pub enum LogFormat {
 }
 
 impl ServeArgs {
-    /// Whether an API or admin key is configured.
+    /// Whether an API or admin key is given (inline, in the environment or as a file).
+    /// [`ServeArgs::config`] refuses empty ones, so once it succeeded this is whether
+    /// authentication is on.
     pub fn has_keys(&self) -> bool {
-        [&self.api_key, &self.admin_key].iter().any(|k| k.as_deref().is_some_and(|k| !k.is_empty()))
+        self.api_key.is_some()
+            || self.admin_key.is_some()
             || self.api_key_file.is_some()
             || self.admin_key_file.is_some()
     }
 
-    /// The address to bind: `--host`, else 0.0.0.0 with keys and 127.0.0.1 without.
+    /// The address to bind: `--host`, else 127.0.0.1 (keys do not change it).
     pub fn bind_host(&self) -> String {
-        self.host.clone().unwrap_or_else(|| if self.has_keys() { "0.0.0.0".into() } else { "127.0.0.1".into() })
+        self.host.clone().unwrap_or_else(|| defaults::HOST.to_string())
+    }
+
+    /// The warning to log before binding `host`: `Some` when it reaches beyond
+    /// loopback and `keys` is false (anyone who can reach it can use it).
+    pub fn exposure_warning(host: &str, keys: bool) -> Option<String> {
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        (!loopback && !keys).then(|| {
+            format!(
+                "serving on {host}, beyond loopback, without --api-key/--admin-key: anyone who can reach it can use it"
+            )
+        })
     }
 
     /// Builds the server configuration.
@@ -213,8 +234,8 @@ impl ServeArgs {
                 model_ttl: std::collections::HashMap::new(),
                 tti: secs(self.cache_tti_secs),
                 disk: self.cache_dir.clone().map(|dir| DiskConfig { dir, capacity_bytes: self.cache_disk_max_bytes }),
-                redis: self.redis_url.clone().map(|url| RedisConfig {
-                    url,
+                redis: self.redis_url.as_ref().map(|url| RedisConfig {
+                    url: url.expose().to_string(),
                     namespace: self.redis_namespace.clone(),
                     connect_timeout: Duration::from_millis(self.redis_connect_timeout_ms.max(1)),
                     command_timeout: Duration::from_millis(self.redis_timeout_ms.max(1)),
@@ -244,8 +265,12 @@ impl ServeArgs {
                 shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
             },
             http: HttpConfig {
-                api_key: key(self.api_key.as_deref(), self.api_key_file.as_deref())?,
-                admin_key: key(self.admin_key.as_deref(), self.admin_key_file.as_deref())?,
+                api_key: key("--api-key (SENTISERVE_API_KEY)", self.api_key.as_ref(), self.api_key_file.as_deref())?,
+                admin_key: key(
+                    "--admin-key (SENTISERVE_ADMIN_KEY)",
+                    self.admin_key.as_ref(),
+                    self.admin_key_file.as_deref(),
+                )?,
                 cors_origins: self
                     .cors_origin
                     .iter()
@@ -258,19 +283,25 @@ impl ServeArgs {
     }
 }
 
-/// A key given inline or in a file (first line, trimmed); empty means unset.
+/// A key given inline (`what` names the flag) or in a file (its first line), trimmed;
+/// `None` when neither is given.
 ///
-/// Errors: [`ConfigError::KeyFile`] when the file cannot be read.
-fn key(inline: Option<&str>, file: Option<&std::path::Path>) -> Result<Option<String>, ConfigError> {
-    let key = match file {
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::KeyFile { path: path.to_path_buf(), source: std::sync::Arc::new(source) })?
-            .lines()
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_string(),
-        None => inline.unwrap_or("").to_string(),
+/// Errors: [`ConfigError::KeyFile`] when the file cannot be read (or is not UTF-8),
+/// [`ConfigError::EmptyKey`] when the key is empty or blank: such a key could never be
+/// presented, and earlier versions took it as "no key", turning authentication off.
+fn key(what: &str, inline: Option<&Secret>, file: Option<&Path>) -> Result<Option<Secret>, ConfigError> {
+    let (key, what) = match (file, inline) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::KeyFile { path: path.to_path_buf(), source: Arc::new(source) })?;
+            let first = text.lines().next().unwrap_or("").trim().to_string();
+            (first, format!("the first line of key file {}", path.display()))
+        }
+        (None, Some(inline)) => (inline.expose().trim().to_string(), what.to_string()),
+        (None, None) => return Ok(None),
     };
-    Ok(Some(key).filter(|k| !k.is_empty()))
+    if key.is_empty() {
+        return Err(ConfigError::EmptyKey { what });
+    }
+    Ok(Some(Secret::from(key)))
 }

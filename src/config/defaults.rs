@@ -1,6 +1,8 @@
 //! Every default value, once: the CLI flags, the runtime structs' `Default` impls and
 //! the README refer to these.
 
+/// `--host`: loopback only, with keys or without.
+pub const HOST: &str = "127.0.0.1";
 /// `--port`.
 pub const PORT: u16 = 8080;
 /// The model used when neither the manifest nor `--default` names one.

@@ -45,6 +45,12 @@ pub enum ConfigError {
         /// The OS error.
         source: std::sync::Arc<std::io::Error>,
     },
+    /// A key is empty or blank: it would leave the routes it should guard open.
+    #[error("{what} is empty: a blank key would turn authentication off; give a key or leave the setting out")]
+    EmptyKey {
+        /// Which setting gave it, e.g. `--api-key (SENTISERVE_API_KEY)`.
+        what: String,
+    },
     /// A `--cors-origin` is not a valid header value.
     #[error("--cors-origin `{0}` is not a valid origin")]
     CorsOrigin(String),

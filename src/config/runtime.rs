@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use super::defaults;
-use super::manifest::Catalog;
+use super::manifest::{Catalog, ConfigError};
+use super::secret::Secret;
 use crate::batch::BatchConfig;
 use crate::cache::CacheConfig;
 use crate::model::DeviceSpec;
@@ -31,7 +32,7 @@ impl Default for Limits {
 pub struct ConnectionLimits {
     /// Most time to receive a request's headers (idle keep-alive connections included).
     pub header_read_timeout: Duration,
-    /// Most time to receive a request's body.
+    /// Most time to receive a request's whole body, from its first read.
     pub body_read_timeout: Duration,
     /// Most open connections.
     pub max_connections: usize,
@@ -56,15 +57,16 @@ impl Default for ConnectionLimits {
 /// API keys and CORS of the HTTP layer.
 #[derive(Debug, Clone, Default)]
 pub struct HttpConfig {
-    /// Protects inference and read routes (`Authorization: Bearer KEY`).
-    pub api_key: Option<String>,
-    /// Protects loading/unloading models and clearing the cache.
-    pub admin_key: Option<String>,
+    /// Protects inference and read routes (`Authorization: Bearer KEY`). Must not be
+    /// empty ([`crate::App::new`] refuses it).
+    pub api_key: Option<Secret>,
+    /// Protects loading/unloading models and clearing the cache. Must not be empty.
+    pub admin_key: Option<Secret>,
     /// Origins allowed by CORS (`*` for any); empty: no CORS headers.
     pub cors_origins: Vec<axum::http::HeaderValue>,
 }
 
-/// Everything the server needs.
+/// Everything the server needs. Its `Debug` hides the keys and the Redis password.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Configured models and the default.
@@ -104,5 +106,20 @@ impl ServerConfig {
             http: HttpConfig::default(),
             connections: ConnectionLimits::default(),
         }
+    }
+}
+
+impl HttpConfig {
+    /// Checks that no key is empty or blank (one that could never be presented, which
+    /// earlier versions took as "no key").
+    ///
+    /// Errors: [`ConfigError::EmptyKey`].
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (what, key) in [("api_key", &self.api_key), ("admin_key", &self.admin_key)] {
+            if key.as_ref().is_some_and(|k| k.expose().trim().is_empty()) {
+                return Err(ConfigError::EmptyKey { what: format!("the configured {what}") });
+            }
+        }
+        Ok(())
     }
 }

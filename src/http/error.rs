@@ -31,9 +31,9 @@ pub enum ErrorKind {
     NotFound,
     /// 405: the route does not accept the method.
     MethodNotAllowed,
-    /// 408: the body did not arrive within `--body-read-timeout-ms`.
+    /// 408: the whole body did not arrive within `--body-read-timeout-ms`.
     RequestTimeout,
-    /// 413: the body is over `--max-body-bytes`.
+    /// 413: the body is (or its `Content-Length` says it is) over `--max-body-bytes`.
     PayloadTooLarge,
     /// 413: more texts than `--max-texts`.
     BatchTooLarge,
@@ -184,7 +184,7 @@ impl From<JsonRejection> for ApiError {
 fn is_body_timeout(rejection: &JsonRejection) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
     while let Some(error) = source {
-        if error.is::<tower_http::timeout::TimeoutError>() {
+        if error.is::<super::body::BodyReadTimeout>() {
             return true;
         }
         source = error.source();

@@ -6,8 +6,9 @@
 //! forever, and a graceful shutdown waits for it forever. Here:
 //! - hyper closes a connection whose request head has not arrived within
 //!   [`ConnectionLimits::header_read_timeout`] (idle keep-alive connections included);
-//! - bodies are read under [`ConnectionLimits::body_read_timeout`] (a layer in
-//!   `router` in `http/mod.rs`, answering 408);
+//! - a whole body must arrive within [`ConnectionLimits::body_read_timeout`] of its
+//!   first read, and a declared `Content-Length` over the body limit is answered 413
+//!   without reading it (`super::body`, a layer in `super::router`; 408 on timeout);
 //! - at [`ConnectionLimits::max_connections`] the loop stops accepting (new clients
 //!   wait in the kernel's backlog) and logs it once per episode;
 //! - on shutdown the listener closes, open connections finish their current request

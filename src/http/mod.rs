@@ -2,6 +2,7 @@
 //! metrics. It knows nothing of tensors; everything goes through [`Service`].
 
 pub mod auth;
+pub mod body;
 pub mod compat;
 pub mod error;
 pub mod extract;
@@ -41,7 +42,10 @@ pub const MAX_REQUEST_ID_BYTES: usize = 128;
 /// Builds the router with every route and layer.
 pub fn router(state: AppState, http: &HttpConfig, connections: &ConnectionLimits) -> Router {
     let max_body = state.limits.max_body_bytes;
-    let keys = Arc::new(auth::Keys::new(http.api_key.as_deref(), http.admin_key.as_deref()));
+    let keys = Arc::new(auth::Keys::new(
+        http.api_key.as_ref().map(crate::config::Secret::expose),
+        http.admin_key.as_ref().map(crate::config::Secret::expose),
+    ));
     let (router, document) = routes::table(keys).split_for_parts();
     let document = openapi::Document(Arc::new(serde_json::to_string(&document).unwrap_or_default()));
     // Swagger UI at /docs, bundled into the binary (utoipa-swagger-ui's `vendored`
@@ -50,6 +54,12 @@ pub fn router(state: AppState, http: &HttpConfig, connections: &ConnectionLimits
         utoipa_swagger_ui::SwaggerUi::new("/docs").config(utoipa_swagger_ui::Config::new(["/openapi.json"])).into();
     let router: Router<AppState> = router
         .merge(swagger)
+        // Inside request ids, tracing and metrics (a 413 for a declared length is
+        // logged and counted like any answer), outside the keys (it needs none).
+        .route_layer(axum::middleware::from_fn_with_state(
+            body::BodyLimits { max_bytes: max_body, read_timeout: connections.body_read_timeout },
+            body::limit,
+        ))
         .route_layer(axum::middleware::from_fn(crate::telemetry::track))
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .fallback(|| async { ApiError::no_route() })
@@ -71,7 +81,6 @@ pub fn router(state: AppState, http: &HttpConfig, connections: &ConnectionLimits
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(axum::middleware::map_request(sanitize_request_id))
-        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(connections.body_read_timeout))
         .layer(axum::middleware::from_fn_with_state(connections.max_header_bytes, limit_head));
     let router = match cors(&http.cors_origins) {
         Some(layer) => router.layer(layer),
