@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use crate::config::defaults;
+use crate::defaults;
 use crate::engine::Engine;
 use crate::model::{Encoded, ModelError, Prediction, TextInput};
 

@@ -12,6 +12,7 @@
 pub mod batch;
 pub mod cache;
 pub mod config;
+pub mod defaults;
 pub mod engine;
 pub mod http;
 pub mod model;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::disk::DiskConfig;
 use super::redis::RedisConfig;
-use crate::config::defaults;
+use crate::defaults;
 
 /// Bounds and tiers of the cache.
 #[derive(Debug, Clone)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::defaults;
+use crate::defaults;
 use super::manifest::{self, Catalog, ConfigError};
 use super::runtime::{ConnectionLimits, HttpConfig, Limits, ServerConfig};
 use super::secret::Secret;
@@ -26,7 +26,9 @@ pub struct ModelArgs {
     #[arg(long, env = "SENTISERVE_MODELS_FILE", value_name = "PATH")]
     pub models_file: Option<PathBuf>,
     /// Add or override a named model: NAME=SOURCE, where SOURCE is a local directory or
-    /// a Hub id org/name[@revision]. Repeatable; comma-separated in the environment.
+    /// a Hub id org/name[@revision]. For a name the manifest configures, SOURCE replaces
+    /// its sources (fallbacks included) and its settings stay. Repeatable;
+    /// comma-separated in the environment.
     #[arg(long = "model", env = "SENTISERVE_MODEL", value_name = "NAME=SOURCE", value_delimiter = ',')]
     pub models: Vec<String>,
     /// The model used when a request names none.

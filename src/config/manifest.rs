@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::defaults;
+use crate::defaults;
 use crate::model::{DeviceSpec, ModelError, ModelSource};
 use crate::registry::{ModelSettings, ModelSpec};
 
@@ -224,7 +224,12 @@ pub fn catalog(file: Option<&Path>, overrides: &[String], default: Option<&str>)
             return Err(ConfigError::ModelArg(arg.clone()));
         }
         let source = ModelSource::parse(raw).map_err(|source| ConfigError::Source { name: name.into(), source })?;
-        specs.insert(name.to_string(), ModelSpec::new(name, source));
+        // A name the manifest configures keeps its settings (max_tokens, dtype, …);
+        // the flag replaces where its files come from, fallbacks included.
+        let mut spec = specs.remove(name).unwrap_or_else(|| ModelSpec::new(name, source.clone()));
+        spec.source = source;
+        spec.fallbacks.clear();
+        specs.insert(name.to_string(), spec);
     }
     let default = default
         .map(str::to_string)
@@ -310,5 +315,22 @@ mod tests {
         assert!(matches!(catalog(None, &overrides(&["nosource"]), None), Err(ConfigError::ModelArg(_))));
         assert!(matches!(catalog(None, &overrides(&["bad name=/x"]), None), Err(ConfigError::ModelArg(_))));
         assert!(matches!(catalog(None, &[], Some("nope")), Err(ConfigError::UnknownName { .. })));
+    }
+
+    #[test]
+    fn a_model_flag_replaces_the_sources_of_a_manifest_entry_and_keeps_its_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("models.toml");
+        std::fs::write(
+            &path,
+            "[models.m]\nsource = [\"org/a\", \"org/b\"]\nmax_tokens = 16\ndtype = \"int8\"\n",
+        )
+        .unwrap();
+        let catalog = catalog(Some(&path), &overrides(&["m=/tmp/elsewhere"]), None).unwrap();
+        let spec = &catalog.models[0];
+        assert_eq!(spec.source.to_string(), "/tmp/elsewhere");
+        assert!(spec.fallbacks.is_empty(), "the flag names where the files come from");
+        assert_eq!(spec.settings.max_tokens, Some(16));
+        assert_eq!(spec.settings.dtype, Some(crate::model::Dtype::Int8));
     }
 }

@@ -1,10 +1,9 @@
 //! Configuration: command-line flags and environment ([`cli`]), the model manifest
 //! `models/models.toml` ([`manifest`]), what the server runs with ([`runtime`]) and
 //! secrets that `Debug` hides ([`secret`]).
-//! Every default is a constant in [`defaults`].
+//! Every default is a constant in [`crate::defaults`].
 
 pub mod cli;
-pub mod defaults;
 pub mod manifest;
 pub mod runtime;
 pub mod secret;

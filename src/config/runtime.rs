@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::defaults;
+use crate::defaults;
 use super::manifest::{Catalog, ConfigError};
 use super::secret::Secret;
 use crate::batch::BatchConfig;

@@ -102,6 +102,13 @@ impl Model {
         for linear in loaded.classifier.linears_mut() {
             linear.convert(dtype)?;
         }
+        if let Some(limit) = max_tokens.filter(|&limit| limit > loaded.max_tokens) {
+            tracing::warn!(
+                configured = limit,
+                applied = loaded.max_tokens,
+                "max_tokens is above the model's own limit; capped"
+            );
+        }
         let max_tokens = max_tokens.map_or(loaded.max_tokens, |limit| limit.clamp(2, loaded.max_tokens));
         let text = TextEncoder::from_file(&files.tokenizer, max_tokens)?;
         let execution = if device.is_cpu() { Execution::Packed } else { Execution::Padded };

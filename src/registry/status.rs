@@ -1,6 +1,10 @@
 //! What `GET /models` shows of each model.
 
+use std::sync::atomic::Ordering;
+
 use serde::Serialize;
+
+use super::{Registry, RegistryError, SlotState};
 
 /// A slot's lifecycle state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -70,4 +74,83 @@ pub struct ModelStatus {
     pub error: Option<String>,
     /// Why the last reload failed (the previous weights kept serving).
     pub reload_error: Option<String>,
+}
+
+impl Registry {
+    /// The state of one model.
+    ///
+    /// Errors: [`RegistryError::UnknownModel`].
+    pub fn state(&self, name: &str) -> Result<ModelState, RegistryError> {
+        Ok(state_of(&self.slot(name)?.state()))
+    }
+
+    /// The status of one model.
+    ///
+    /// Errors: [`RegistryError::UnknownModel`].
+    pub fn status(&self, name: &str) -> Result<ModelStatus, RegistryError> {
+        let slot = self.slot(name)?;
+        let state = slot.state();
+        let last_used = slot.last_used_ms.load(Ordering::Relaxed);
+        let mut status = ModelStatus {
+            name: slot.spec.name.clone(),
+            source: slot.spec.sources_text(),
+            serving_source: None,
+            fallback_reason: None,
+            default: slot.spec.name == self.shared.default,
+            state: state_of(&state),
+            pinned: slot.pinned,
+            idle_unload_secs: slot.idle_unload.map(|d| d.as_secs()),
+            last_used_ms: (last_used > 0).then_some(last_used),
+            bytes: None,
+            revision: None,
+            architecture: None,
+            labels: None,
+            device: None,
+            dtype: None,
+            parameters: None,
+            max_tokens: None,
+            max_batch_size: slot.batch.max_batch_size,
+            queue_capacity: slot.batch.queue_capacity,
+            fingerprint: None,
+            load_ms: None,
+            loads: slot.loads.load(Ordering::SeqCst),
+            evictions: slot.evictions.load(Ordering::SeqCst),
+            error: None,
+            reload_error: slot.reload_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        };
+        match &*state {
+            SlotState::Loaded(loaded) => {
+                let info = loaded.engine.info();
+                status.serving_source = Some(loaded.source.clone());
+                status.fallback_reason = loaded.fallback_reason.clone();
+                status.bytes = Some(loaded.bytes);
+                status.revision = loaded.revision.clone();
+                status.architecture = Some(info.architecture.clone());
+                status.labels = Some(info.id2label.clone());
+                status.device = Some(info.device.clone());
+                status.dtype = Some(info.dtype().to_string());
+                status.parameters = Some(info.parameters);
+                status.max_tokens = Some(info.max_tokens());
+                status.fingerprint = Some(loaded.identity.to_string());
+                status.load_ms = Some(loaded.load_ms);
+            }
+            SlotState::Failed(error) => status.error = Some(error.to_string()),
+            SlotState::Unloaded | SlotState::Loading => {}
+        }
+        Ok(status)
+    }
+
+    /// The status of every model, sorted by name.
+    pub fn statuses(&self) -> Vec<ModelStatus> {
+        self.shared.slots.keys().filter_map(|name| self.status(name).ok()).collect()
+    }
+}
+
+fn state_of(state: &SlotState) -> ModelState {
+    match state {
+        SlotState::Unloaded => ModelState::Unloaded,
+        SlotState::Loading => ModelState::Loading,
+        SlotState::Loaded(_) => ModelState::Loaded,
+        SlotState::Failed(_) => ModelState::Failed,
+    }
 }

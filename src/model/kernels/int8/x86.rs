@@ -1,0 +1,139 @@
+//! The x86-64 int8 kernels: AVX-512 VNNI (`vpdpbusd`) and AVX2 (`vpmaddwd`), chosen
+//! at run time by the parent module.
+
+use std::arch::x86_64::*;
+use std::ops::Range;
+
+use super::{QuantizedWeight, BLOCK, GROUP, ROWS};
+
+/// AVX-512 VNNI tile: for each block of 16 channels, one 64-byte weight load per
+/// group of 4 steps, one broadcast of 4 activation bytes per row, one `vpdpbusd`
+/// per row.
+///
+/// # Safety
+/// The CPU must have AVX-512 F, BW and VNNI; `x` holds `tile ≤ ROWS` rows of
+/// `k_padded` bytes and `acc` at least `tile` rows of the padded output width.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+pub(super) unsafe fn tile_avx512(
+    x: &[u8],
+    tile: usize,
+    k_padded: usize,
+    weight: &QuantizedWeight,
+    blocks: Range<usize>,
+    acc: &mut [i32],
+) {
+    let width = blocks.len() * BLOCK;
+    let groups = k_padded / GROUP;
+    debug_assert!(tile <= ROWS && x.len() >= tile * k_padded && acc.len() >= tile * width);
+    // SAFETY: the caller guarantees the CPU features and the slice lengths; every
+    // pointer offset below stays inside `x`, this block's weight panel or `acc`.
+    unsafe {
+        let xp = x.as_ptr();
+        let panel_len = groups * BLOCK * GROUP;
+        let mut b = 0;
+        // Two blocks (32 channels) per pass: each broadcast of 4 activation bytes
+        // feeds two `vpdpbusd`, 12 accumulators for 6 rows.
+        while b + 2 <= blocks.len() {
+            let block = blocks.start + b;
+            let (p0, p1) = (
+                weight.packed.as_ptr().add(block * panel_len),
+                weight.packed.as_ptr().add((block + 1) * panel_len),
+            );
+            let mut s0 = [_mm512_setzero_si512(); ROWS];
+            let mut s1 = [_mm512_setzero_si512(); ROWS];
+            for g in 0..groups {
+                let w0 = _mm512_loadu_si512(p0.add(g * BLOCK * GROUP) as *const _);
+                let w1 = _mm512_loadu_si512(p1.add(g * BLOCK * GROUP) as *const _);
+                for t in 0..tile {
+                    let a = _mm512_set1_epi32((xp.add(t * k_padded + g * GROUP) as *const i32).read_unaligned());
+                    s0[t] = _mm512_dpbusd_epi32(s0[t], a, w0);
+                    s1[t] = _mm512_dpbusd_epi32(s1[t], a, w1);
+                }
+            }
+            for t in 0..tile {
+                let dst = acc.as_mut_ptr().add(t * width + b * BLOCK);
+                _mm512_storeu_si512(dst as *mut _, _mm512_add_epi32(_mm512_loadu_si512(dst as *const _), s0[t]));
+                let dst = dst.add(BLOCK);
+                _mm512_storeu_si512(dst as *mut _, _mm512_add_epi32(_mm512_loadu_si512(dst as *const _), s1[t]));
+            }
+            b += 2;
+        }
+        // The odd block left, if any.
+        for (b, block) in blocks.clone().enumerate().skip(b) {
+            let panel = weight.packed.as_ptr().add(block * panel_len);
+            let mut sums = [_mm512_setzero_si512(); ROWS];
+            for g in 0..groups {
+                // SAFETY (all loads): `g < groups` stays inside this block's panel and
+                // inside each of the `tile` rows of `x`.
+                let w = _mm512_loadu_si512(panel.add(g * BLOCK * GROUP) as *const _);
+                for (t, sum) in sums.iter_mut().enumerate().take(tile) {
+                    let a = _mm512_set1_epi32((xp.add(t * k_padded + g * GROUP) as *const i32).read_unaligned());
+                    *sum = _mm512_dpbusd_epi32(*sum, a, w);
+                }
+            }
+            for (t, sum) in sums.iter().enumerate().take(tile) {
+                let dst = acc.as_mut_ptr().add(t * width + b * BLOCK);
+                _mm512_storeu_si512(dst as *mut _, _mm512_add_epi32(_mm512_loadu_si512(dst as *const _), *sum));
+            }
+        }
+    }
+}
+
+/// AVX2 tile: 8 channels per half block; bytes widened to i16 and multiplied with
+/// `vpmaddwd` (pairs summed into i32 without saturation).
+///
+/// # Safety
+/// The CPU must have AVX2; shapes as for [`tile_avx512`].
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn tile_avx2(
+    x: &[u8],
+    tile: usize,
+    k_padded: usize,
+    weight: &QuantizedWeight,
+    blocks: Range<usize>,
+    acc: &mut [i32],
+) {
+    let width = blocks.len() * BLOCK;
+    let groups = k_padded / GROUP;
+    debug_assert!(tile <= ROWS && x.len() >= tile * k_padded && acc.len() >= tile * width);
+    // SAFETY: the caller guarantees the CPU features and the slice lengths; every
+    // pointer offset below stays inside `x`, this block's weight panel or `acc`.
+    unsafe {
+        let xp = x.as_ptr();
+        for (b, block) in blocks.enumerate() {
+            let panel = weight.packed.as_ptr().add(block * groups * BLOCK * GROUP);
+            // Four accumulators per row: lanes 0–3, 4–7, 8–11, 12–15 as i32 × 8 holding
+            // pair sums; each group's 64 weight bytes are 4 × 16 bytes (4 channels × 4 steps).
+            let mut sums = [[_mm256_setzero_si256(); 4]; ROWS];
+            for g in 0..groups {
+                let base = panel.add(g * BLOCK * GROUP);
+                let mut w16 = [_mm256_setzero_si256(); 4];
+                for (q, w) in w16.iter_mut().enumerate() {
+                    // SAFETY: 16 bytes at `base + 16q` are inside this group's 64 bytes.
+                    *w = _mm256_cvtepi8_epi16(_mm_loadu_si128(base.add(16 * q) as *const __m128i));
+                }
+                for (t, row_sums) in sums.iter_mut().enumerate().take(tile) {
+                    let four = (xp.add(t * k_padded + g * GROUP) as *const i32).read_unaligned();
+                    // The 4 activation bytes widened to i16, repeated for 4 channels.
+                    let a = _mm256_cvtepu8_epi16(_mm_set1_epi32(four));
+                    for (q, sum) in row_sums.iter_mut().enumerate() {
+                        *sum = _mm256_add_epi32(*sum, _mm256_madd_epi16(a, w16[q]));
+                    }
+                }
+            }
+            for (t, row_sums) in sums.iter().enumerate().take(tile) {
+                let dst = acc.as_mut_ptr().add(t * width + b * BLOCK);
+                for (q, sum) in row_sums.iter().enumerate() {
+                    // `sum` holds 8 pair sums: channel (4q + j) is pairs 2j and 2j+1.
+                    let hadd = _mm256_hadd_epi32(*sum, *sum);
+                    let lanes: [i32; 8] = std::mem::transmute(hadd);
+                    // hadd within 128-bit halves: [p0+p1, p2+p3, p0+p1, p2+p3 | p4+p5, p6+p7, ..]
+                    let channel = [lanes[0], lanes[1], lanes[4], lanes[5]];
+                    for (j, v) in channel.iter().enumerate() {
+                        *dst.add(4 * q + j) += v;
+                    }
+                }
+            }
+        }
+    }
+}

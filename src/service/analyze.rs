@@ -1,0 +1,222 @@
+//! The request path: cache lookups, misses through the model's batcher, results in
+//! input order, under a request's options and deadline.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::future::try_join_all;
+
+use super::{Analysis, ServiceError, TextResult};
+use crate::batch::{BatchError, Cancel};
+use crate::cache::{CacheKey, CachePolicy, PredictionCache};
+use crate::engine::Engine;
+use crate::model::{Classification, ModelError, ScoreFunction, TextInput};
+use crate::registry::LoadedModel;
+
+/// Per-call options of [`Service::analyze`]: the post-processing options of
+/// transformers' `TextClassificationPipeline` plus truncation and a cache directive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnalyzeOptions {
+    /// Keep only the best `k` labels in `scores` (`None`: all).
+    pub top_k: Option<usize>,
+    /// Overrides the model's score function (`function_to_apply`).
+    pub function: Option<ScoreFunction>,
+    /// `true`: cut over-long inputs to the model's limit; `false`: refuse them with
+    /// [`ServiceError::InputTooLong`].
+    pub truncate: bool,
+    /// What the request lets the cache do (`Cache-Control`).
+    pub cache: CachePolicy,
+    /// When the request gives up: past it [`ServiceError::Timeout`], and its queued
+    /// texts are dropped before they reach the model.
+    pub deadline: Option<Instant>,
+}
+
+impl Default for AnalyzeOptions {
+    fn default() -> Self {
+        Self { top_k: None, function: None, truncate: true, cache: CachePolicy::Use, deadline: None }
+    }
+}
+
+/// Sets the request's [`Cancel`] when the request future is dropped (client gone).
+struct CancelOnDrop(Cancel);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// One input's cache lookup, computing through the model's batcher on a miss. A text
+/// dropped because *another* request that shared its single-flight computation went
+/// away (or passed its deadline) is looked up again.
+async fn lookup(
+    cache: PredictionCache,
+    loaded: Arc<LoadedModel>,
+    input: TextInput,
+    options: AnalyzeOptions,
+    cancel: Cancel,
+) -> Result<(crate::model::Prediction, bool), Arc<BatchError>> {
+    loop {
+        let key = CacheKey {
+            model: Arc::clone(&loaded.name),
+            identity: loaded.identity.clone(),
+            num_labels: loaded.engine.info().id2label.len(),
+            input: input.clone(),
+        };
+        let compute = loaded.batcher.classify(input.clone(), cancel.clone(), options.deadline);
+        let own_deadline_passed = || options.deadline.is_some_and(|d| d <= Instant::now());
+        match cache.lookup(key, options.cache, compute).await {
+            Err(e) if matches!(*e, BatchError::Cancelled) && !cancel.is_cancelled() => continue,
+            Err(e) if matches!(*e, BatchError::DeadlineExceeded) && !own_deadline_passed() => continue,
+            outcome => return outcome,
+        }
+    }
+}
+
+/// Refuses the first input longer than the model's limit. Tokenizes on the blocking
+/// pool (only requests with `truncate: false` pay for it).
+async fn check_lengths(name: &str, engine: &Arc<dyn Engine>, inputs: &[TextInput]) -> Result<(), ServiceError> {
+    let (engine, owned) = (Arc::clone(engine), inputs.to_vec());
+    let limit = engine.info().max_tokens();
+    let counted = tokio::task::spawn_blocking(move || {
+        for (index, input) in owned.iter().enumerate() {
+            let tokens = engine.count_tokens(input)?;
+            if tokens.value() > limit {
+                return Ok(Some((index, tokens)));
+            }
+        }
+        Ok(None)
+    })
+    .await
+    .unwrap_or_else(|e| Err(ModelError::Panic { during: "tokenization", message: e.to_string() }));
+    match counted {
+        Ok(None) => Ok(()),
+        Ok(Some((index, tokens))) => Err(ServiceError::InputTooLong { model: name.to_string(), index, tokens, limit }),
+        Err(source) => Err(ServiceError::Tokenizer { model: name.to_string(), source: Arc::new(source) }),
+    }
+}
+
+impl super::Service {
+
+    /// Classifies `inputs` (texts or text pairs) with `model` (or the default).
+    /// Identical inputs in one call, and identical concurrent misses across calls, run
+    /// the model once. Post-processing options (`top_k`, `function`) reuse cached
+    /// logits.
+    ///
+    /// Errors: [`ServiceError`]; unknown model, failed load, full queue, inference,
+    /// an over-long input with `truncate: false`.
+    pub async fn analyze(
+        &self,
+        model: Option<&str>,
+        inputs: &[TextInput],
+        options: &AnalyzeOptions,
+    ) -> Result<Analysis, ServiceError> {
+        let name = model.unwrap_or_else(|| self.registry.default_name());
+        let Some(deadline) = options.deadline else {
+            return self.analyze_now(name, inputs, options).await;
+        };
+        // Dropping the work at the deadline cancels its texts still queued (the
+        // batcher also drops texts it finds past their deadline).
+        tokio::time::timeout_at(deadline.into(), self.analyze_now(name, inputs, options))
+            .await
+            .unwrap_or_else(|_| Err(ServiceError::Timeout { model: name.to_string() }))
+    }
+
+    async fn analyze_now(
+        &self,
+        name: &str,
+        inputs: &[TextInput],
+        options: &AnalyzeOptions,
+    ) -> Result<Analysis, ServiceError> {
+        let loaded = self.registry.get(name).await?;
+        if !options.truncate {
+            check_lengths(name, &loaded.engine, inputs).await?;
+        }
+
+        let mut unique: Vec<&TextInput> = Vec::new();
+        let mut index_of: HashMap<&TextInput, usize> = HashMap::new();
+        let positions: Vec<usize> = inputs
+            .iter()
+            .map(|input| {
+                *index_of.entry(input).or_insert_with(|| {
+                    unique.push(input);
+                    unique.len() - 1
+                })
+            })
+            .collect();
+
+        let capacity = loaded.batcher.capacity();
+        if unique.len() > capacity {
+            return Err(ServiceError::ExceedsQueue { model: name.to_string(), count: unique.len(), capacity });
+        }
+        // Every distinct text already in memory: answer without a task or the tiers.
+        if options.cache == CachePolicy::Use {
+            let keys: Vec<CacheKey> = unique
+                .iter()
+                .map(|input| CacheKey {
+                    model: Arc::clone(&loaded.name),
+                    identity: loaded.identity.clone(),
+                    num_labels: loaded.engine.info().id2label.len(),
+                    input: (*input).clone(),
+                })
+                .collect();
+            if let Some(hits) = self.cache.memory_hits(&keys).await {
+                let outcomes: Vec<(crate::model::Prediction, bool)> = hits.into_iter().map(|p| (p, true)).collect();
+                return Ok(self.results(name, &loaded, &positions, &outcomes, options));
+            }
+        }
+        // The lookups run in their own task: if the client goes away mid-request, what
+        // is already in a forward pass still completes and is cached, while the
+        // request's texts that have not started are dropped (the guard cancels them).
+        let cancel = Cancel::default();
+        let _guard = CancelOnDrop(cancel.clone());
+        let lookups: Vec<_> = unique
+            .iter()
+            .map(|input| lookup(self.cache.clone(), Arc::clone(&loaded), (*input).clone(), *options, cancel.clone()))
+            .collect();
+        let outcomes = tokio::spawn(try_join_all(lookups))
+            .await
+            .unwrap_or_else(|e| {
+                let message = e.to_string();
+                Err(Arc::new(BatchError::Inference(Arc::new(ModelError::Panic { during: "analyze", message }))))
+            })
+            .map_err(|e| {
+                let source = (*e).clone();
+                let model = name.to_string();
+                match source {
+                    BatchError::QueueFull(_) => ServiceError::Overloaded { model, source },
+                    BatchError::DeadlineExceeded => ServiceError::Timeout { model },
+                    _ => ServiceError::Inference { model, source },
+                }
+            })?;
+
+        Ok(self.results(name, &loaded, &positions, &outcomes, options))
+    }
+
+    /// Scores each input's prediction (`positions[i]`: its index in `outcomes`).
+    fn results(
+        &self,
+        name: &str,
+        loaded: &LoadedModel,
+        positions: &[usize],
+        outcomes: &[(crate::model::Prediction, bool)],
+        options: &AnalyzeOptions,
+    ) -> Analysis {
+        let info = loaded.engine.info();
+        let function = options.function.unwrap_or(info.score_function);
+        let results = positions
+            .iter()
+            .map(|&i| {
+                let (prediction, cached) = &outcomes[i];
+                let c = Classification::from_logits(&prediction.logits, &info.id2label, function);
+                let mut scores = c.scores;
+                if let Some(k) = options.top_k {
+                    scores.truncate(k);
+                }
+                TextResult { label: c.label, score: c.score, scores, cached: *cached, truncated: prediction.truncated }
+            })
+            .collect();
+        Analysis { model: name.to_string(), results }
+    }
+}
