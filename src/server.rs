@@ -48,7 +48,7 @@ impl App {
     /// Errors: [`StartError`].
     pub fn with_loader(config: ServerConfig, loader: Arc<dyn Loader>) -> Result<Self, StartError> {
         let registry = Self::registry(&config, loader)?;
-        let cache = PredictionCache::new(Self::cache_config(&config, &registry));
+        let cache = PredictionCache::new(config.cache_config());
         Ok(Self { service: Service::new(registry, cache, config.preload.clone()), config })
     }
 
@@ -63,7 +63,7 @@ impl App {
         tiers: Vec<Box<dyn Tier>>,
     ) -> Result<Self, StartError> {
         let registry = Self::registry(&config, loader)?;
-        let cache = PredictionCache::with_tiers(Self::cache_config(&config, &registry), tiers);
+        let cache = PredictionCache::with_tiers(config.cache_config(), tiers);
         Ok(Self { service: Service::new(registry, cache, config.preload.clone()), config })
     }
 
@@ -79,13 +79,6 @@ impl App {
             dtype: config.dtype,
         };
         Ok(Registry::new(config.catalog.models.clone(), &config.catalog.default, registry_config)?)
-    }
-
-    /// The cache's configuration with the manifest's per-model TTLs.
-    fn cache_config(config: &ServerConfig, registry: &Registry) -> crate::cache::CacheConfig {
-        let mut cache_config = config.cache.clone();
-        cache_config.model_ttl.extend(registry.cache_ttls());
-        cache_config
     }
 
     /// Starts loading the preload models in the background, one after another.

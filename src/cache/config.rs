@@ -15,7 +15,8 @@ pub struct CacheConfig {
     pub capacity_bytes: u64,
     /// Time to live: an entry expires this long after it was written (every tier).
     pub ttl: Option<Duration>,
-    /// Per-model time to live (a manifest's `cache_ttl_secs`), over `ttl`.
+    /// Per-model time to live, over `ttl` ([`crate::config::ServerConfig::cache_config`]
+    /// fills it from the manifest's `cache_ttl_secs`).
     pub model_ttl: HashMap<String, Duration>,
     /// Time to idle: an entry expires this long after it was last read (memory only).
     pub tti: Option<Duration>,

@@ -92,6 +92,17 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// The prediction cache's configuration: [`ServerConfig::cache`] with each model's
+    /// own time to live (a manifest's `cache_ttl_secs`) over the cache's, both read
+    /// from this configuration, so neither is patched in later.
+    pub fn cache_config(&self) -> CacheConfig {
+        let mut cache = self.cache.clone();
+        cache.model_ttl.extend(
+            self.catalog.models.iter().filter_map(|spec| spec.settings.cache_ttl.map(|ttl| (spec.name.clone(), ttl))),
+        );
+        cache
+    }
+
     /// A configuration with defaults around `catalog`, preloading the default model.
     pub fn new(catalog: Catalog) -> Self {
         Self {

@@ -218,15 +218,6 @@ impl Registry {
         self.shared.slots.keys().cloned().collect()
     }
 
-    /// The per-model time to live of prediction-cache entries that the manifest sets.
-    pub fn cache_ttls(&self) -> Vec<(String, Duration)> {
-        self.shared
-            .slots
-            .values()
-            .filter_map(|slot| slot.spec.settings.cache_ttl.map(|ttl| (slot.spec.name.clone(), ttl)))
-            .collect()
-    }
-
     fn slot(&self, name: &str) -> Result<&Slot, RegistryError> {
         self.shared
             .slots
