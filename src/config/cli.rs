@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::defaults;
 use super::manifest::{self, Catalog, ConfigError};
 use super::runtime::{ConnectionLimits, HttpConfig, Limits, ServerConfig};
 use super::secret::Secret;
@@ -15,6 +14,7 @@ use crate::batch::BatchConfig;
 use crate::cache::disk::DiskConfig;
 use crate::cache::redis::RedisConfig;
 use crate::cache::CacheConfig;
+use crate::defaults;
 use crate::model::DeviceSpec;
 use crate::registry::RegistryBounds;
 

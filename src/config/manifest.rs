@@ -321,11 +321,8 @@ mod tests {
     fn a_model_flag_replaces_the_sources_of_a_manifest_entry_and_keeps_its_settings() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("models.toml");
-        std::fs::write(
-            &path,
-            "[models.m]\nsource = [\"org/a\", \"org/b\"]\nmax_tokens = 16\ndtype = \"int8\"\n",
-        )
-        .unwrap();
+        std::fs::write(&path, "[models.m]\nsource = [\"org/a\", \"org/b\"]\nmax_tokens = 16\ndtype = \"int8\"\n")
+            .unwrap();
         let catalog = catalog(Some(&path), &overrides(&["m=/tmp/elsewhere"]), None).unwrap();
         let spec = &catalog.models[0];
         assert_eq!(spec.source.to_string(), "/tmp/elsewhere");

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use crate::defaults;
 use super::manifest::{Catalog, ConfigError};
 use super::secret::Secret;
 use crate::batch::BatchConfig;
 use crate::cache::CacheConfig;
+use crate::defaults;
 use crate::model::DeviceSpec;
 use crate::registry::RegistryBounds;
 

@@ -98,7 +98,6 @@ async fn check_lengths(name: &str, engine: &Arc<dyn Engine>, inputs: &[TextInput
 }
 
 impl super::Service {
-
     /// Classifies `inputs` (texts or text pairs) with `model` (or the default).
     /// Identical inputs in one call, and identical concurrent misses across calls, run
     /// the model once. Post-processing options (`top_k`, `function`) reuse cached

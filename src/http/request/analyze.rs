@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use utoipa::openapi::schema::{
-    AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
+    AdditionalProperties, AllOfBuilder, AnyOfBuilder, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType,
+    Type,
 };
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
@@ -129,6 +130,25 @@ fn closed_object(description: &str, fields: Vec<(&str, RefOr<Schema>)>, required
     RefOr::T(Schema::Object(object))
 }
 
+/// `raw_scores: true` and a `function_to_apply` other than `none` contradict each
+/// other (422): either `raw_scores` is not `true`, or `function_to_apply` is absent,
+/// `null` or `none`.
+fn agreeing_score_options() -> AnyOfBuilder {
+    let not_raw = ObjectBuilder::new().property(
+        "raw_scores",
+        ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::Boolean, Type::Null]))
+            .enum_values(Some([serde_json::json!(false), serde_json::Value::Null])),
+    );
+    let no_function = ObjectBuilder::new().property(
+        "function_to_apply",
+        ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+            .enum_values(Some([serde_json::json!("none"), serde_json::Value::Null])),
+    );
+    AnyOfBuilder::new().item(not_raw).item(no_function)
+}
+
 impl PartialSchema for AnalyzeRequest {
     fn schema() -> RefOr<Schema> {
         let text = ObjectBuilder::new()
@@ -148,12 +168,14 @@ impl PartialSchema for AnalyzeRequest {
             "text",
         );
         let batch = closed_object("`POST /analyze` with several inputs.", vec![("texts", texts.into())], "texts");
-        OneOfBuilder::new()
-            .item(one)
-            .item(batch)
+        let shapes = OneOfBuilder::new().item(one).item(batch);
+        AllOfBuilder::new()
+            .item(shapes)
+            .item(agreeing_score_options())
             .description(Some(
                 "Body of `POST /analyze`: one input (`text`, optional `text_pair`) or several (`texts`), plus \
-                 transformers pipeline options.",
+                 transformers pipeline options (`raw_scores: true` only with `function_to_apply` absent or \
+                 `none`).",
             ))
             .into()
     }
@@ -231,7 +253,7 @@ mod tests {
     #[test]
     fn the_document_has_both_shapes_closed_with_every_option() {
         let schema = serde_json::to_value(AnalyzeRequest::schema()).unwrap();
-        let shapes = schema["oneOf"].as_array().unwrap();
+        let shapes = schema["allOf"][0]["oneOf"].as_array().unwrap();
         assert_eq!(shapes.len(), 2, "{schema}");
         for (shape, input) in shapes.iter().zip(["text", "texts"]) {
             assert_eq!(shape["additionalProperties"], false, "{shape}");
@@ -243,5 +265,9 @@ mod tests {
         assert_eq!(shapes[0]["properties"]["text_pair"]["type"], serde_json::json!(["string", "null"]));
         assert_eq!(shapes[1]["properties"]["texts"]["minItems"], 1);
         assert_eq!(shapes[0]["properties"]["top_k"]["minimum"], 1);
+        // The document also says `raw_scores: true` needs `function_to_apply` absent or `none`.
+        let agree = schema["allOf"][1]["anyOf"].as_array().unwrap();
+        assert_eq!(agree[0]["properties"]["raw_scores"]["enum"], serde_json::json!([false, null]));
+        assert_eq!(agree[1]["properties"]["function_to_apply"]["enum"], serde_json::json!(["none", null]));
     }
 }

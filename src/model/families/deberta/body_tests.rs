@@ -30,9 +30,7 @@ fn config(buckets: usize, max: usize) -> BodyConfig {
 #[test]
 fn log_buckets_match_transformers() {
     let c = config(256, 512);
-    for (delta, want) in
-        [(0, 0), (5, 5), (-127, -127), (128, 128), (129, 129), (200, 169), (511, 255), (-300, -207)]
-    {
+    for (delta, want) in [(0, 0), (5, 5), (-127, -127), (128, 128), (129, 129), (200, 169), (511, 255), (-300, -207)] {
         assert_eq!(c.bucket(delta), want, "δ = {delta}");
     }
     // Without buckets the position is its own row, clamped to the table.

@@ -35,10 +35,8 @@ pub(super) unsafe fn tile_avx512(
         // feeds two `vpdpbusd`, 12 accumulators for 6 rows.
         while b + 2 <= blocks.len() {
             let block = blocks.start + b;
-            let (p0, p1) = (
-                weight.packed.as_ptr().add(block * panel_len),
-                weight.packed.as_ptr().add((block + 1) * panel_len),
-            );
+            let (p0, p1) =
+                (weight.packed.as_ptr().add(block * panel_len), weight.packed.as_ptr().add((block + 1) * panel_len));
             let mut s0 = [_mm512_setzero_si512(); ROWS];
             let mut s1 = [_mm512_setzero_si512(); ROWS];
             for g in 0..groups {
