@@ -80,9 +80,11 @@ fn non_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(deserializer:
     T::deserialize(deserializer).map(Some)
 }
 
-/// One input of `texts`: a string, or a text pair.
+/// One input of `texts`: a string, or a text pair as an object. Read through a JSON
+/// value so that an array (`["a", "b"]`, which serde would take as a struct written
+/// positionally) is refused, as the document says.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(untagged)]
+#[serde(untagged, try_from = "serde_json::Value")]
 pub enum AnalyzeInput {
     /// A single text.
     Text(String),
@@ -98,6 +100,28 @@ pub struct TextPair {
     pub text: String,
     /// The second sequence.
     pub text_pair: Option<String>,
+}
+
+impl TryFrom<serde_json::Value> for AnalyzeInput {
+    type Error = String;
+
+    fn try_from(value: serde_json::Value) -> Result<Self, String> {
+        match value {
+            serde_json::Value::String(text) => Ok(Self::Text(text)),
+            object @ serde_json::Value::Object(_) => {
+                serde_json::from_value(object).map(Self::Pair).map_err(|e| format!("an input of `texts`: {e}"))
+            }
+            other => Err(format!(
+                "an input of `texts` is a string or {{\"text\", \"text_pair\"}}, not {}",
+                match other {
+                    serde_json::Value::Array(_) => "an array",
+                    serde_json::Value::Null => "null",
+                    serde_json::Value::Bool(_) => "a boolean",
+                    _ => "a number",
+                }
+            )),
+        }
+    }
 }
 
 impl From<AnalyzeInput> for TextInput {
@@ -211,6 +235,16 @@ mod tests {
         for bad in [r#"{"top_k": 2.5}"#, r#"{"top_k": -1}"#, r#"{"top_k": "3"}"#] {
             assert!(top_k(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_pair_is_an_object_never_an_array() {
+        assert!(parse(r#"{"texts": [{"text": "a", "text_pair": "b"}]}"#).is_ok());
+        for bad in [r#"{"texts": [["a", "b"]]}"#, r#"{"texts": [null]}"#, r#"{"texts": [1]}"#] {
+            let error = parse(bad).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(error.contains("is a string or"), "{bad}: {error}");
+        }
+        assert!(parse(r#"{"texts": [{"text": "a", "extra": 1}]}"#).is_err());
     }
 
     #[test]
