@@ -331,4 +331,14 @@ async fn an_undecodable_redis_value_is_a_miss_and_ttl_reaches_redis() {
         assert!(result["score"].as_f64().is_some_and(f64::is_finite), "{text}: {result}");
         assert_eq!(result["scores"].as_array().unwrap().len(), 2, "{text}");
     }
+
+    // A key of another type under our namespace (`WRONGTYPE` on GET) is a miss for
+    // that key, not an outage: the tier stays up and other entries keep hitting.
+    let _: () =
+        redis::cmd("RPUSH").arg(key_of("a list, not a value")).arg("x").query_async(&mut connection).await.unwrap();
+    let (status, body) = server.analyze(json!({ "text": "a list, not a value" })).await;
+    assert_eq!(status, 200);
+    assert_eq!(cached_flags(&body), [false]);
+    let tier = server.tier("redis").await;
+    assert_eq!(tier["up"], true, "one bad key must not take the tier down: {tier}");
 }

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::disk::DiskConfig;
-use super::redis::RedisConfig;
 use crate::defaults;
 
 /// Bounds and tiers of the cache.
@@ -44,4 +43,45 @@ impl CacheConfig {
     pub fn ttl_for(&self, model: &str) -> Option<Duration> {
         self.model_ttl.get(model).copied().or(self.ttl)
     }
+}
+
+/// Connection settings.
+#[derive(Clone)]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host:port[/db]` (or `rediss://` where TLS is built in).
+    pub url: String,
+    /// Prefix of every key this server writes; letters, digits, `-`, `_`, `.`.
+    pub namespace: String,
+    /// Most time to establish a connection.
+    pub connect_timeout: Duration,
+    /// Most time one command may take before it counts as an error.
+    pub command_timeout: Duration,
+}
+
+impl std::fmt::Debug for RedisConfig {
+    /// Shows the URL with its password replaced ([`redact`]), so no log line or panic
+    /// message can carry it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &redact(&self.url))
+            .field("namespace", &self.namespace)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("command_timeout", &self.command_timeout)
+            .finish()
+    }
+}
+
+/// `url` with the password of its user information (`scheme://user:PASSWORD@host`)
+/// replaced by `***`; a URL without one is returned as is.
+pub fn redact(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return url.to_string() };
+    let authority_end = url[scheme_end..].find(['/', '?', '#']).map_or(url.len(), |i| scheme_end + i);
+    let Some(at) = url[scheme_end..authority_end].rfind('@').map(|i| scheme_end + i) else {
+        return url.to_string();
+    };
+    let userinfo = &url[scheme_end..at];
+    let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+    // Without a colon the user information may still be a password to some clients.
+    let shown = if userinfo.contains(':') { format!("{user}:***") } else { "***".to_string() };
+    format!("{}{shown}{}", &url[..scheme_end], &url[at..])
 }

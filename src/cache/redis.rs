@@ -17,6 +17,7 @@ use futures::future::BoxFuture;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::codec;
+pub use super::config::{redact, RedisConfig};
 use super::generation::{self, Generations};
 use super::health::{Backoff, Health};
 use super::stats::{TierCounters, TierStats};
@@ -71,19 +72,6 @@ pub enum RedisTierError {
     Down(String),
 }
 
-/// Connection settings.
-#[derive(Clone)]
-pub struct RedisConfig {
-    /// `redis://[user:password@]host:port[/db]` (or `rediss://` where TLS is built in).
-    pub url: String,
-    /// Prefix of every key this server writes; letters, digits, `-`, `_`, `.`.
-    pub namespace: String,
-    /// Most time to establish a connection.
-    pub connect_timeout: Duration,
-    /// Most time one command may take before it counts as an error.
-    pub command_timeout: Duration,
-}
-
 /// What the handle, the supervisor and background writes share.
 struct Shared {
     connection: RwLock<Option<ConnectionManager>>,
@@ -107,34 +95,6 @@ impl Drop for RedisTier {
     fn drop(&mut self) {
         self.supervisor.abort();
     }
-}
-
-impl std::fmt::Debug for RedisConfig {
-    /// Shows the URL with its password replaced ([`redact`]), so no log line or panic
-    /// message can carry it.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisConfig")
-            .field("url", &redact(&self.url))
-            .field("namespace", &self.namespace)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("command_timeout", &self.command_timeout)
-            .finish()
-    }
-}
-
-/// `url` with the password of its user information (`scheme://user:PASSWORD@host`)
-/// replaced by `***`; a URL without one is returned as is.
-pub fn redact(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return url.to_string() };
-    let authority_end = url[scheme_end..].find(['/', '?', '#']).map_or(url.len(), |i| scheme_end + i);
-    let Some(at) = url[scheme_end..authority_end].rfind('@').map(|i| scheme_end + i) else {
-        return url.to_string();
-    };
-    let userinfo = &url[scheme_end..at];
-    let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-    // Without a colon the user information may still be a password to some clients.
-    let shown = if userinfo.contains(':') { format!("{user}:***") } else { "***".to_string() };
-    format!("{}{shown}{}", &url[..scheme_end], &url[at..])
 }
 
 impl Shared {
@@ -196,12 +156,25 @@ impl Shared {
         let timeout = self.config.command_timeout;
         let error = match tokio::time::timeout(timeout, cmd.query_async::<T>(&mut connection)).await {
             Ok(Ok(value)) => return Ok(value),
+            // Redis answered, refusing this one command (a key of another type, a
+            // write past `maxmemory`): an error for this key, a miss or a dropped
+            // write, not an outage, so reads of other keys go on.
+            Ok(Err(source)) if refuses_one_command(&source) => return Err(RedisTierError::Command { command, source }),
             Ok(Err(source)) => RedisTierError::Command { command, source },
             Err(_) => RedisTierError::Timeout { command, timeout },
         };
         self.health.mark_down(error.to_string());
         Err(error)
     }
+}
+
+/// Whether `error` is Redis's answer to one command about its data (`WRONGTYPE`,
+/// `OOM`, …) rather than a sign that Redis is unusable (connection, authentication,
+/// permissions, loading, a cluster or replica in trouble).
+fn refuses_one_command(error: &redis::RedisError) -> bool {
+    matches!(error.code(), Some("WRONGTYPE" | "OOM" | "ERR" | "EXECABORT"))
+        && !error.is_io_error()
+        && !error.is_unrecoverable_error()
 }
 
 impl RedisTier {
