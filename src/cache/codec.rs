@@ -14,7 +14,7 @@
 //! `count × f32` logits, then the low 64 bits of xxh3 over everything before. A value
 //! that fails any check is a miss.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
@@ -59,10 +59,8 @@ pub fn model_prefix(model: &str) -> String {
     format!("{model}:")
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
+/// Milliseconds since the Unix epoch ([`super::clock`]).
+pub use super::clock::now_ms;
 
 /// Encodes a prediction (logits `[num_labels]`, truncation flag) with an absolute
 /// expiry (ms since epoch, 0 = never).
@@ -102,6 +100,12 @@ pub enum DecodeError {
     /// The value's TTL has passed.
     #[error("expired")]
     Expired,
+}
+
+/// A stored value's expiry, ms since the Unix epoch (0: never, or the bytes are too
+/// short to say).
+pub fn expires_at(bytes: &[u8]) -> u64 {
+    bytes.get(EXPIRY_AT..HEADER).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes)
 }
 
 /// The time a stored value has left to live (`None`: it never expires, or the bytes

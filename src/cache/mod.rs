@@ -22,6 +22,7 @@
 //! invalidates every replica's entries (see that module).
 
 mod build;
+pub mod clock;
 pub mod codec;
 pub mod config;
 pub mod disk;
@@ -46,7 +47,7 @@ pub use stats::{CacheStats, TierClear, TierCounters, TierStats};
 pub use tier::{Tier, TierError};
 
 use crate::model::Prediction;
-use memory::MemoryTier;
+use memory::{MemoryTier, Stamped};
 
 /// What a request lets the cache do (its `Cache-Control` directive).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -67,11 +68,9 @@ struct Counters {
     misses: AtomicU64,
 }
 
-/// The tiers below memory, in read order, the TTLs written with the values and the
-/// generations their keys carry.
+/// The tiers below memory, in read order, and the generations their keys carry.
 struct Lower {
     tiers: Vec<Box<dyn Tier>>,
-    config: Arc<CacheConfig>,
     generations: Arc<Generations>,
 }
 
@@ -82,8 +81,9 @@ impl Lower {
     }
 
     /// Reads the tiers in order; a hit is copied into the (up) tiers above it, with
-    /// the time it has left to live. Nothing is read while the generations are unknown.
-    async fn read(&self, stored: &str, num_labels: usize) -> Option<Prediction> {
+    /// the time it has left to live, and comes back with its expiry. Nothing is read
+    /// while the generations are unknown.
+    async fn read(&self, stored: &str, num_labels: usize) -> Option<Stamped> {
         if !self.generations.known() {
             return None;
         }
@@ -101,7 +101,7 @@ impl Lower {
                         for above in self.tiers[..level].iter().filter(|t| t.is_up()) {
                             above.put(stored, bytes.clone(), ttl);
                         }
-                        return Some(prediction);
+                        return Some(Stamped { prediction, expires_at_ms: codec::expires_at(&bytes) });
                     }
                     Err(codec::DecodeError::Corrupt | codec::DecodeError::WrongLabelCount { .. }) => counters.error(1),
                     Err(codec::DecodeError::Expired) => {}
@@ -114,14 +114,13 @@ impl Lower {
         None
     }
 
-    /// Write-behind to every lower tier that is up, with `model`'s TTL.
-    fn write(&self, model: &str, stored: &str, prediction: &Prediction) {
+    /// Write-behind to every lower tier that is up, expiring when `value` does.
+    fn write(&self, stored: &str, value: &Stamped) {
         if self.tiers.is_empty() {
             return;
         }
-        let ttl = self.config.ttl_for(model);
-        let expires_at = ttl.map_or(0, |ttl| codec::now_ms() + ttl.as_millis() as u64);
-        let bytes = codec::encode(prediction, expires_at);
+        let bytes = codec::encode(&value.prediction, value.expires_at_ms);
+        let ttl = value.remaining();
         for tier in self.tiers.iter().filter(|t| t.is_up()) {
             tier.put(stored, bytes.clone(), ttl);
         }
@@ -163,7 +162,7 @@ impl PredictionCache {
         generations: Arc<Generations>,
     ) -> Self {
         let config = Arc::new(config);
-        let lower = Arc::new(Lower { tiers, config: Arc::clone(&config), generations });
+        let lower = Arc::new(Lower { tiers, generations });
         Self { memory: Arc::new(MemoryTier::new(&config)), counters: Arc::new(Counters::default()), lower, config }
     }
 
@@ -206,22 +205,26 @@ impl PredictionCache {
         let computed = Arc::new(AtomicBool::new(false));
         let init = {
             let (computed, lower, key) = (Arc::clone(&computed), Arc::clone(&self.lower), key.clone());
+            let ttl = self.config.ttl_for(&key.model);
             async move {
                 let stored = lower.stored_key(&key);
-                if let Some(prediction) = lower.read(&stored, key.num_labels).await {
-                    return Ok(prediction);
+                if let Some(value) = lower.read(&stored, key.num_labels).await {
+                    return Ok(value);
                 }
-                let prediction = compute.await?;
+                let value = Stamped::new(compute.await?, ttl);
                 computed.store(true, Ordering::Relaxed);
-                lower.write(&key.model, &stored, &prediction);
-                Ok(prediction)
+                lower.write(&stored, &value);
+                Ok(value)
             }
         };
-        let entry = self.memory.cache.entry(key).or_try_insert_with(init).await?;
-        self.memory.counters.count(!entry.is_fresh());
-        let cached = !entry.is_fresh() || !computed.load(Ordering::Relaxed);
+        let (value, inserted) = self.memory.get_or_try_insert_with(key, init).await?;
+        self.memory.counters.count(!inserted);
+        if inserted {
+            self.memory.counters.wrote();
+        }
+        let cached = !inserted || !computed.load(Ordering::Relaxed);
         self.count(&model, cached);
-        Ok((entry.into_value(), cached))
+        Ok((value.prediction, cached))
     }
 
     /// The memory tier's values of every key, when all of them are there (each counted
@@ -231,7 +234,7 @@ impl PredictionCache {
     pub async fn memory_hits(&self, keys: &[CacheKey]) -> Option<Vec<Prediction>> {
         let mut values = Vec::with_capacity(keys.len());
         for key in keys {
-            values.push(self.memory.cache.get(key).await?);
+            values.push(self.memory.get(key).await?.prediction);
         }
         for key in keys {
             self.memory.counters.count(true);
@@ -263,8 +266,10 @@ impl PredictionCache {
                 let prediction = compute.await.map_err(Arc::new)?;
                 self.count(&key.model, false);
                 if policy == CachePolicy::Refresh {
-                    self.lower.write(&key.model, &self.lower.stored_key(&key), &prediction);
-                    self.memory.cache.insert(key, prediction.clone()).await;
+                    let value = Stamped::new(prediction.clone(), self.config.ttl_for(&key.model));
+                    self.lower.write(&self.lower.stored_key(&key), &value);
+                    self.memory.insert(key, value).await;
+                    self.memory.counters.wrote();
                 }
                 Ok((prediction, false))
             }

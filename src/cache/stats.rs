@@ -44,6 +44,11 @@ impl TierCounters {
         if hit { &self.hits } else { &self.misses }.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts one entry written.
+    pub fn wrote(&self) {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts `n` errors.
     pub fn error(&self, n: u64) {
         self.errors.fetch_add(n, Ordering::Relaxed);
@@ -51,10 +56,9 @@ impl TierCounters {
 }
 
 /// One tier's state, as `GET /cache` reports it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct TierStats {
     /// `memory`, `disk` or `redis`.
-    #[schema(value_type = String)]
     pub tier: &'static str,
     /// Whether the tier is serving (false: disabled after an error, or unreachable).
     pub up: bool,
@@ -82,7 +86,7 @@ pub struct TierStats {
 
 /// Counters and sizes, as `GET /cache` reports them. The top-level figures describe
 /// the whole cache (hits: answered without running the model) and its memory tier.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct CacheStats {
     /// Entries in memory.
     pub entries: u64,
@@ -109,10 +113,9 @@ pub struct CacheStats {
 }
 
 /// The outcome of clearing one tier.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct TierClear {
     /// `memory`, `disk` or `redis`.
-    #[schema(value_type = String)]
     pub tier: &'static str,
     /// Whether the tier was cleared.
     pub ok: bool,

@@ -18,7 +18,8 @@ use super::extract::{JsonBody, QueryParams};
 use super::request::inputs::{self, inference_schema, tei_schema};
 use super::request::{prepare, whole_number, PipelineOptions, Prepared};
 use super::state::AppState;
-use crate::model::{LabelScore, ScoreFunction};
+use super::wire::{self, LabelScore};
+use crate::model::{self, ScoreFunction};
 use crate::service::Analysis;
 
 /// Query of the TEI routes.
@@ -70,7 +71,7 @@ pub enum PredictResponse {
 }
 
 /// TEI's elements for one input's scores.
-fn predictions(scores: Vec<LabelScore>) -> Vec<Prediction> {
+fn predictions(scores: Vec<model::LabelScore>) -> Vec<Prediction> {
     scores.into_iter().map(|s| Prediction { score: s.score, label: s.label }).collect()
 }
 
@@ -208,6 +209,7 @@ pub struct InferenceParameters {
     #[serde(default, deserialize_with = "whole_number")]
     pub top_k: Option<usize>,
     /// `softmax`, `sigmoid` or `none`.
+    #[schema(value_type = Option<wire::ScoreFunction>)]
     pub function_to_apply: Option<ScoreFunction>,
 }
 
@@ -240,5 +242,5 @@ pub async fn hf_inference(
     let options = PipelineOptions { top_k, function_to_apply, ..Default::default() };
     let Prepared { inputs, options } = prepare(&state.limits, &headers, inputs, options)?;
     let Analysis { results, .. } = state.service.analyze(Some(&name), &inputs, &options).await?;
-    Ok(Json(results.into_iter().map(|r| r.scores).collect()))
+    Ok(Json(results.into_iter().map(|r| r.scores.into_iter().map(Into::into).collect()).collect()))
 }

@@ -13,6 +13,7 @@ pub mod request;
 pub mod routes;
 pub mod state;
 pub mod ui;
+pub mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::{Registry, RegistryError, SlotState};
 
 /// A slot's lifecycle state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelState {
     /// Not in memory; the next request loads it.
@@ -21,7 +21,7 @@ pub enum ModelState {
 }
 
 /// What `GET /models` shows of one model.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ModelStatus {
     /// Configured name.
     pub name: String,

@@ -10,7 +10,7 @@ use crate::model::LabelScore;
 use crate::registry::{ModelState, ModelStatus};
 
 /// The result for one input text.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct TextResult {
     /// Best label.
     pub label: String,
@@ -27,7 +27,7 @@ pub struct TextResult {
 
 /// The answer to one analyze call; the JSON body of `POST /analyze` and of
 /// `sentiserve analyze`.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Analysis {
     /// The model that answered.
     pub model: String,
@@ -57,7 +57,7 @@ pub struct ModelInfo {
 }
 
 /// The registry's view for `GET /models`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize)]
 pub struct ModelsReport {
     /// The default model's name.
     pub default: String,
@@ -66,7 +66,7 @@ pub struct ModelsReport {
 }
 
 /// What `DELETE /cache` did.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize)]
 pub struct ClearReport {
     /// `"all"` or the model's name.
     pub cleared: String,
@@ -77,7 +77,7 @@ pub struct ClearReport {
 }
 
 /// Whether the server can take traffic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReadinessStatus {
     /// Every preloaded model is loaded.
@@ -89,7 +89,7 @@ pub enum ReadinessStatus {
 }
 
 /// The readiness report (`GET /health`).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Readiness {
     /// `ok` when every preloaded model is loaded, else `loading` or `unavailable`.
     pub status: ReadinessStatus,

@@ -10,3 +10,4 @@ mod api;
 mod cache;
 mod identity;
 mod registry;
+mod ttl;

@@ -9,7 +9,7 @@ use crate::http::extract::JsonBody;
 use crate::http::request::analyze::AnalyzeRequest;
 use crate::http::request::{prepare, Prepared};
 use crate::http::state::AppState;
-use crate::service::Analysis;
+use crate::http::wire::Analysis;
 
 /// `POST /analyze`.
 #[utoipa::path(
@@ -37,5 +37,5 @@ pub async fn analyze(
     let inputs = request.inputs()?;
     let Prepared { inputs, options } = prepare(&state.limits, &headers, inputs, request.options)?;
     let analysis = state.service.analyze(request.model.as_deref(), &inputs, &options).await?;
-    Ok(Json(analysis))
+    Ok(Json(analysis.into()))
 }

@@ -4,11 +4,10 @@ use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 
-use crate::cache::CacheStats;
 use crate::http::error::{ApiError, ErrorResponse};
 use crate::http::extract::QueryParams;
 use crate::http::state::AppState;
-use crate::service::ClearReport;
+use crate::http::wire::{CacheStats, ClearReport};
 
 /// `GET /cache`.
 #[utoipa::path(
@@ -19,7 +18,7 @@ use crate::service::ClearReport;
     ),
 )]
 pub async fn cache_stats(State(state): State<AppState>) -> Json<CacheStats> {
-    Json(state.service.cache_stats().await)
+    Json(state.service.cache_stats().await.into())
 }
 
 /// Query of `DELETE /cache`.
@@ -45,5 +44,5 @@ pub async fn clear_cache(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<ClearQuery>,
 ) -> Result<Json<ClearReport>, ApiError> {
-    Ok(Json(state.service.clear_cache(query.model.as_deref()).await?))
+    Ok(Json(state.service.clear_cache(query.model.as_deref()).await?.into()))
 }

@@ -6,8 +6,7 @@ use axum::Json;
 
 use crate::http::error::{ApiError, ErrorResponse};
 use crate::http::state::AppState;
-use crate::registry::ModelStatus;
-use crate::service::ModelsReport;
+use crate::http::wire::{ModelStatus, ModelsReport};
 
 /// `GET /models`.
 #[utoipa::path(
@@ -18,7 +17,7 @@ use crate::service::ModelsReport;
     ),
 )]
 pub async fn list_models(State(state): State<AppState>) -> Json<ModelsReport> {
-    Json(state.service.models())
+    Json(state.service.models().into())
 }
 
 /// `POST /models/{name}/load`: loads (or retries) a configured model; 503 with the
@@ -37,7 +36,7 @@ pub async fn load_model(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<ModelStatus>, ApiError> {
-    Ok(Json(state.service.load(&name).await?))
+    Ok(Json(state.service.load(&name).await?.into()))
 }
 
 /// `POST /models/{name}/reload`: loads the model's weights again from its sources
@@ -57,7 +56,7 @@ pub async fn reload_model(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<ModelStatus>, ApiError> {
-    Ok(Json(state.service.reload(&name).await?))
+    Ok(Json(state.service.reload(&name).await?.into()))
 }
 
 /// `DELETE /models/{name}`: unloads a model; its cached predictions stay valid.
@@ -74,5 +73,5 @@ pub async fn unload_model(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<ModelStatus>, ApiError> {
-    Ok(Json(state.service.unload(&name).await?))
+    Ok(Json(state.service.unload(&name).await?.into()))
 }

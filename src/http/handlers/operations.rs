@@ -7,7 +7,7 @@ use axum::Json;
 use serde::Serialize;
 
 use crate::http::state::AppState;
-use crate::service::Readiness;
+use crate::http::wire::Readiness;
 
 /// `GET /health`: 200 once every preloaded model is loaded; 503 before, or when one
 /// failed (see `GET /models` for the reason).
@@ -21,7 +21,7 @@ use crate::service::Readiness;
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let readiness = state.service.readiness();
     let code = if readiness.is_ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (code, Json(readiness))
+    (code, Json(readiness.into()))
 }
 
 /// Liveness: the process is up and serving HTTP.

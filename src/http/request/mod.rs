@@ -31,6 +31,7 @@ pub struct PipelineOptions {
     #[serde(default, deserialize_with = "whole_number")]
     pub top_k: Option<usize>,
     /// Overrides the model's score function, as in transformers' pipeline.
+    #[schema(value_type = Option<crate::http::wire::ScoreFunction>)]
     pub function_to_apply: Option<ScoreFunction>,
     /// `true` is a synonym for `function_to_apply: "none"` (TEI's name).
     pub raw_scores: Option<bool>,

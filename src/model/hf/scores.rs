@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 /// The function applied to a row of logits (`function_to_apply` in transformers).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ScoreFunction {
     /// `exp(x_i) / Σ exp(x_j)`: single-label classification.
@@ -42,7 +42,7 @@ impl ScoreFunction {
 }
 
 /// One label with its score.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct LabelScore {
     /// The label name from `id2label`.
     pub label: String,
