@@ -342,3 +342,31 @@ async fn an_undecodable_redis_value_is_a_miss_and_ttl_reaches_redis() {
     let tier = server.tier("redis").await;
     assert_eq!(tier["up"], true, "one bad key must not take the tier down: {tier}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_misconfigured_redis_is_logged_with_its_reason_and_no_password() {
+    let logs = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start_with(free_port(), &["--requirepass", "right-secret"]);
+    let wrong = format!("redis://:wrong-secret@127.0.0.1:{}/0", redis.port);
+    let closed = format!("redis://:closed-secret@127.0.0.1:{}/0", free_port());
+    for (name, url, reason) in
+        [("wrong-password", wrong, "Password authentication failed"), ("closed-port", closed, "refused")]
+    {
+        let server = ServerProcess::minilm(&arg_list(&["--redis-url", &url]), &logs.path().join(format!("{name}.log")));
+        server.ready().await;
+        let down = server.wait_tier("redis", "down with a reason", |t| t["up"] == false && !t["error"].is_null()).await;
+        assert!(down["error"].as_str().unwrap().contains(reason), "{name}: {down}");
+        // The state change is logged once the tier has its reason.
+        let deadline = std::time::Instant::now() + common::http::WAIT;
+        let line = loop {
+            let log = server.log_text();
+            if let Some(line) = log.lines().find(|l| l.contains("redis cache tier is down")) {
+                break line.to_string();
+            }
+            assert!(std::time::Instant::now() < deadline, "{name}: nothing logged:\n{log}");
+            tokio::time::sleep(common::http::POLL).await;
+        };
+        assert!(line.contains("WARN") && line.contains(reason), "{name}: {line}");
+        assert!(!server.log_text().contains("-secret"), "{name}: a password reached the log");
+    }
+}

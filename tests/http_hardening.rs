@@ -366,3 +366,44 @@ async fn a_declared_too_large_body_gets_413_at_once_without_100_continue() {
     assert!(response.starts_with("HTTP/1.1 422"), "{response}");
     assert!(response.contains(r#""type":"invalid_request""#) && response.contains("txet"), "{response}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn heads_hyper_cannot_parse_get_json_errors() {
+    let server = minilm_with(|c| c.connections.max_header_bytes = 4096).await;
+    let addr = address(&server);
+    let many_headers: String = (0..101).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let huge_head = format!("X-Big: {}\r\n", "a".repeat(3 * 4096));
+    let cases: Vec<(&str, String, u16, &str)> = vec![
+        ("negative length", "Content-Length: -1\r\n".into(), 400, "malformed_head"),
+        ("non-numeric length", "Content-Length: abc\r\n".into(), 400, "malformed_head"),
+        ("overflowing length", "Content-Length: 99999999999999999999\r\n".into(), 400, "malformed_head"),
+        ("two lengths", "Content-Length: 1\r\nContent-Length: 2\r\n".into(), 400, "malformed_head"),
+        ("NUL in a header", "X-Bad: a\0b\r\n".into(), 400, "malformed_head"),
+        ("control byte in a header", "X-Bad: a\x01b\r\n".into(), 400, "malformed_head"),
+        ("101 headers", many_headers, 431, "headers_too_large"),
+        ("a head over twice --max-header-bytes", huge_head, 431, "headers_too_large"),
+    ];
+    let responses = tokio::task::spawn_blocking(move || {
+        cases
+            .into_iter()
+            .map(|(what, headers, status, kind)| {
+                let mut stream = TcpStream::connect(&addr).unwrap();
+                let request =
+                    format!("POST /analyze HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{headers}\r\n");
+                // The server may answer and close before reading all of a huge head.
+                let _ = stream.write_all(request.as_bytes());
+                (what, status, kind, read_until_closed(&mut stream))
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    for (what, status, kind, response) in responses {
+        assert!(response.starts_with(&format!("HTTP/1.1 {status} ")), "{what}: {response}");
+        assert!(response.to_ascii_lowercase().contains("content-type: application/json"), "{what}: {response}");
+        let body: Value = serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{what}: the body is not JSON ({e}): {response}"));
+        assert_eq!(body["error"]["type"], kind, "{what}: {response}");
+    }
+    assert_eq!(server.get_json("/livez").await["status"], "ok");
+}

@@ -16,9 +16,8 @@ static ANCHOR: OnceLock<(Duration, Instant)> = OnceLock::new();
 
 /// Now, in ms since the Unix epoch.
 pub fn now_ms() -> u64 {
-    let &(wall, at) = ANCHOR.get_or_init(|| {
-        (SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default(), Instant::now())
-    });
+    let &(wall, at) =
+        ANCHOR.get_or_init(|| (SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default(), Instant::now()));
     // A paused runtime's clock may stand before the anchor (it was paused earlier
     // than another thread first read this clock): count back, do not saturate.
     let now = tokio::time::Instant::now().into_std();

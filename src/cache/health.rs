@@ -87,21 +87,23 @@ impl Health {
         }
     }
 
-    /// Takes the tier down because of `reason` (logged when it was up, or only
-    /// paused); a tier already down just gets the new reason. Returns whether the
-    /// tier was up.
+    /// Takes the tier down because of `reason`. Logged when the tier was up or only
+    /// paused, and when the reason changes (a tier that starts down as "connecting"
+    /// logs its first failure: a wrong password, a closed port); the same reason
+    /// again is not logged. Returns whether the tier was up.
     pub fn mark_down(&self, reason: impl Into<String>) -> bool {
         let reason = reason.into();
         let mut inner = self.lock();
         let (was_up, announce) = match &inner.state {
             State::Up => (true, true),
-            State::Down { quiet, .. } => (false, *quiet),
+            State::Down { quiet, reason: previous } => (false, *quiet || *previous != reason),
         };
         if announce {
             tracing::warn!(
                 tier = self.tier,
                 location = %self.location,
                 error = %reason,
+                retry_ms = inner.retry.as_millis() as u64,
                 "{} cache tier is down; reads and writes skip it while it retries in the background",
                 self.tier
             );
@@ -180,6 +182,47 @@ mod tests {
         assert!(health.is_up());
         assert_eq!(health.reason(), None);
         assert!(!health.mark_up(), "already up");
+    }
+
+    /// The log lines `f` writes, one string per line.
+    fn logged(f: impl FnOnce()) -> Vec<String> {
+        #[derive(Clone, Default)]
+        struct Lines(std::sync::Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        text.lines().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn the_first_failure_and_every_change_are_logged_once() {
+        let lines = logged(|| {
+            let health = Health::down("redis", "redis://***@127.0.0.1:1/0".into(), BACKOFF, "connecting");
+            health.mark_down("WRONGPASS invalid username-password pair");
+            health.mark_down("WRONGPASS invalid username-password pair");
+            health.mark_down("Connection refused (os error 111)");
+            health.mark_down("Connection refused (os error 111)");
+            health.mark_up();
+            health.mark_up();
+            health.mark_down("Connection refused (os error 111)");
+        });
+        assert_eq!(lines.len(), 4, "{lines:#?}");
+        assert!(lines[0].contains("WARN") && lines[0].contains("WRONGPASS"), "{}", lines[0]);
+        assert!(lines[0].contains("redis://***@127.0.0.1:1/0"), "{}", lines[0]);
+        assert!(lines[1].contains("Connection refused"), "{}", lines[1]);
+        assert!(lines[2].contains("INFO") && lines[2].contains("is up"), "{}", lines[2]);
+        assert!(lines[3].contains("WARN") && lines[3].contains("Connection refused"), "{}", lines[3]);
     }
 
     #[test]

@@ -21,6 +21,11 @@ pub enum ErrorKind {
     InvalidQuery,
     /// 400: the body could not be read.
     InvalidBody,
+    /// 400: the request head does not parse (request line, `Content-Length`, a header
+    /// with a control character); answered before any route.
+    MalformedHead,
+    /// 414: the request target is too long; answered before any route.
+    UriTooLong,
     /// 422: the JSON parsed but a field is missing, extra or invalid.
     InvalidRequest,
     /// 401: a key is missing or wrong.
@@ -62,7 +67,8 @@ impl ErrorKind {
     /// The HTTP status of this kind.
     pub fn status(self) -> StatusCode {
         match self {
-            Self::InvalidJson | Self::InvalidQuery | Self::InvalidBody => StatusCode::BAD_REQUEST,
+            Self::InvalidJson | Self::InvalidQuery | Self::InvalidBody | Self::MalformedHead => StatusCode::BAD_REQUEST,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::InvalidRequest => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::ModelNotFound | Self::NotFound => StatusCode::NOT_FOUND,
@@ -207,6 +213,8 @@ mod tests {
         let cases = [
             (ErrorKind::InvalidJson, "invalid_json", 400),
             (ErrorKind::InvalidBody, "invalid_body", 400),
+            (ErrorKind::MalformedHead, "malformed_head", 400),
+            (ErrorKind::UriTooLong, "uri_too_long", 414),
             (ErrorKind::InvalidRequest, "invalid_request", 422),
             (ErrorKind::ModelNotFound, "model_not_found", 404),
             (ErrorKind::BatchTooLarge, "batch_too_large", 413),

@@ -11,6 +11,8 @@
 //!   without reading it (`super::body`, a layer in `super::router`; 408 on timeout);
 //! - at [`ConnectionLimits::max_connections`] the loop stops accepting (new clients
 //!   wait in the kernel's backlog) and logs it once per episode;
+//! - hyper's own answers to a request head it cannot parse (400, 414, 431) get the
+//!   JSON error body every other error has (`super::head_errors`);
 //! - on shutdown the listener closes, open connections finish their current request
 //!   and close, and after [`ConnectionLimits::shutdown_grace`] the rest are dropped.
 
@@ -26,6 +28,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use super::head_errors::JsonHeadErrors;
 use crate::config::ConnectionLimits;
 
 /// Pause after a failed `accept` (e.g. out of descriptors) before trying again.
@@ -95,7 +98,8 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(router.clone().into_service::<Incoming>());
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let io = TokioIo::new(JsonHeadErrors::new(stream));
+        let connection = graceful.watch(http.serve_connection(io, service));
         tokio::spawn(async move {
             // Errors here are the client's (reset, header timeout, malformed request).
             if let Err(e) = connection.await {

@@ -7,6 +7,7 @@ pub mod compat;
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod head_errors;
 pub mod listener;
 pub mod openapi;
 pub mod request;

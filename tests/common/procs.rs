@@ -31,9 +31,15 @@ pub struct RedisServer {
 impl RedisServer {
     /// Starts redis-server on `port`.
     pub fn start_on(port: u16) -> Self {
+        Self::start_with(port, &[])
+    }
+
+    /// Starts redis-server on `port` with `extra` arguments (`--requirepass P`, ...).
+    pub fn start_with(port: u16, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(extra)
             .arg("--dir")
             .arg(dir.path())
             .stdout(Stdio::null())

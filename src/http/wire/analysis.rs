@@ -90,7 +90,8 @@ mod tests {
             model::LabelScore { label: "POSITIVE".into(), score: 0.75 },
             model::LabelScore { label: "NEGATIVE".into(), score: 0.25 },
         ];
-        let result = service::TextResult { label: "POSITIVE".into(), score: 0.75, scores, cached: true, truncated: false };
+        let result =
+            service::TextResult { label: "POSITIVE".into(), score: 0.75, scores, cached: true, truncated: false };
         let analysis = service::Analysis { model: "m".into(), results: vec![result] };
         let expected = serde_json::to_value(&analysis).unwrap();
         assert_eq!(serde_json::to_value(Analysis::from(analysis)).unwrap(), expected);

@@ -51,7 +51,9 @@ mod tests {
 
     #[test]
     fn readiness_serializes_as_the_service_reports_it() {
-        for status in [service::ReadinessStatus::Ok, service::ReadinessStatus::Loading, service::ReadinessStatus::Unavailable] {
+        for status in
+            [service::ReadinessStatus::Ok, service::ReadinessStatus::Loading, service::ReadinessStatus::Unavailable]
+        {
             let models = [
                 ("a", registry::ModelState::Unloaded),
                 ("b", registry::ModelState::Loading),
