@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 SHARED ?= ../shared
 
-.PHONY: run run-minilm test test-deps bench soak build fmt lint check-cuda clean
+.PHONY: run run-minilm install test test-deps bench soak build fmt lint check-cuda clean
 
 ## Start the server on the default model (downloaded from the Hugging Face Hub once).
 run:
@@ -41,6 +41,10 @@ soak:
 
 build:
 	$(CARGO) build --release --locked
+
+## Put the `sentiserve` binary on PATH (~/.cargo/bin).
+install:
+	$(CARGO) install --locked --path .
 
 fmt:
 	$(CARGO) fmt --all

@@ -2,6 +2,7 @@
 # Installs what `make test` needs besides Rust, when it is missing:
 #   - redis-server (the Redis cache-tier tests start and kill their own instances),
 #   - chromium + chromium-driver (the browser tests of the web page and Streamlit app),
+#   - curl (tests/readme_examples.rs runs the README's curl examples as written),
 #   - nginx (the load balancer of the multi-replica topology tests, tests/topology.rs),
 #   - a Python venv in target/test-venv: openapi-spec-validator and schemathesis (the
 #     OpenAPI checks), the Python client with pytest, huggingface_hub, streamlit and
@@ -14,6 +15,7 @@ need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)
+command -v curl >/dev/null || need+=(curl)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test-deps: installing ${need[*]}"

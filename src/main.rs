@@ -23,7 +23,8 @@ struct Cli {
 enum Command {
     /// Run the HTTP server.
     Serve(ServeArgs),
-    /// Classify texts once, without a server; prints the same JSON as POST /analyze.
+    /// Classify texts once, without a server; prints the same JSON as POST /analyze
+    /// (one line; --pretty indents it).
     Analyze(AnalyzeArgs),
     /// Fetch a model into the Hugging Face cache (HF_HOME) ahead of time.
     Download(DownloadArgs),
@@ -36,6 +37,15 @@ struct AnalyzeArgs {
     /// The texts to classify.
     #[arg(required = true)]
     texts: Vec<String>,
+    /// Keep only the best K labels of each result (transformers' `top_k`).
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    top_k: Option<u64>,
+    /// A second sequence, paired with every TEXT (NLI, relevance, paraphrase).
+    #[arg(long, value_name = "TEXT")]
+    text_pair: Option<String>,
+    /// Indent the JSON.
+    #[arg(long)]
+    pretty: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -76,10 +86,24 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", message(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, each cause once: our errors already name their source
+/// in their own message, so a cause the message holds is not repeated.
+fn message(error: &anyhow::Error) -> String {
+    let mut message = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !message.contains(&cause) {
+            message.push_str(": ");
+            message.push_str(&cause);
+        }
+    }
+    message
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -128,11 +152,21 @@ async fn analyze(mut args: AnalyzeArgs) -> anyhow::Result<()> {
     config.dtype = args.models.dtype;
     config.preload.clear();
     let app = App::new(config)?;
-    let inputs: Vec<sentiserve::model::TextInput> =
-        args.texts.iter().map(|t| sentiserve::model::TextInput::single(t.as_str())).collect();
-    let options = sentiserve::service::AnalyzeOptions::default();
+    let inputs: Vec<sentiserve::model::TextInput> = args
+        .texts
+        .iter()
+        .map(|t| match &args.text_pair {
+            Some(pair) => sentiserve::model::TextInput::pair(t.as_str(), pair.as_str()),
+            None => sentiserve::model::TextInput::single(t.as_str()),
+        })
+        .collect();
+    let options = sentiserve::service::AnalyzeOptions {
+        top_k: args.top_k.map(|k| usize::try_from(k).unwrap_or(usize::MAX)),
+        ..Default::default()
+    };
     let analysis = app.service.analyze(selected.as_deref(), &inputs, &options).await?;
-    println!("{}", serde_json::to_string_pretty(&analysis)?);
+    let json = if args.pretty { serde_json::to_string_pretty(&analysis)? } else { serde_json::to_string(&analysis)? };
+    println!("{json}");
     Ok(())
 }
 
@@ -141,6 +175,14 @@ async fn download(args: DownloadArgs) -> anyhow::Result<()> {
     let catalog = args.models.catalog()?;
     let source = match catalog.models.iter().find(|m| m.name == args.name) {
         Some(spec) => spec.source.clone(),
+        None if !args.name.contains('/') => {
+            let names: Vec<&str> = catalog.models.iter().map(|m| m.name.as_str()).collect();
+            anyhow::bail!(
+                "`{}` is not a configured model ({}) nor a Hub id `org/name[@revision]`",
+                args.name,
+                names.join(", ")
+            );
+        }
         None => ModelSource::parse(&args.name)?,
     };
     let files = tokio::task::spawn_blocking(move || source::resolve(&source, true)).await??;

@@ -2,7 +2,7 @@
 (function () {
   'use strict';
 
-  const KEY_STORAGE = 'sentiserve.apiKey';
+  const KEY_STORAGE = { 'api-key': 'sentiserve.apiKey', 'admin-key': 'sentiserve.adminKey' };
   const $ = (id) => document.getElementById(id);
   const state = { models: [], pollTimer: null, statusTimer: null };
 
@@ -68,9 +68,12 @@
     }
   }
 
-  async function api(method, path, body) {
+  // `admin`: a load, unload or clear, which needs the admin key when the server has one.
+  async function api(method, path, body, admin = false) {
     const headers = { Accept: 'application/json' };
-    const key = ($('api-key').value || '').trim();
+    const apiKey = ($('api-key').value || '').trim();
+    const adminKey = ($('admin-key').value || '').trim();
+    const key = (admin && adminKey) || apiKey;
     if (key) headers.Authorization = `Bearer ${key}`;
     const init = { method, headers };
     if (body !== undefined) {
@@ -167,7 +170,7 @@
     await withButton(btn, async () => {
       setStatus(method === 'DELETE' ? `Unloading ${name}…` : `Loading ${name}…`);
       try {
-        await api(method, `/models/${encodeURIComponent(name)}${suffix}`);
+        await api(method, `/models/${encodeURIComponent(name)}${suffix}`, undefined, true);
       } finally {
         setStatus('');
         await refreshModels().catch(report);
@@ -202,7 +205,7 @@
     await withButton(btn, async () => {
       try {
         const path = perModel ? `/cache?model=${encodeURIComponent(name)}` : '/cache';
-        const data = await api('DELETE', path);
+        const data = await api('DELETE', path, undefined, true);
         setStatus(data && data.cleared ? `Cleared cache: ${data.cleared}` : 'Cache cleared', 4000);
         if (data && data.cache) renderCache(data.cache);
       } finally {
@@ -307,19 +310,21 @@
 
   // ---------- wiring ----------
   function init() {
-    const keyInput = $('api-key');
-    try { keyInput.value = localStorage.getItem(KEY_STORAGE) || ''; } catch (_) { /* storage disabled */ }
-    keyInput.addEventListener('input', () => {
-      try {
-        if (keyInput.value) localStorage.setItem(KEY_STORAGE, keyInput.value);
-        else localStorage.removeItem(KEY_STORAGE);
-      } catch (_) { /* storage disabled */ }
-    });
-    keyInput.addEventListener('change', () => {
-      clearError();
-      refreshModels().catch(report);
-      refreshCache().catch(report);
-    });
+    for (const [id, storage] of Object.entries(KEY_STORAGE)) {
+      const keyInput = $(id);
+      try { keyInput.value = localStorage.getItem(storage) || ''; } catch (_) { /* storage disabled */ }
+      keyInput.addEventListener('input', () => {
+        try {
+          if (keyInput.value) localStorage.setItem(storage, keyInput.value);
+          else localStorage.removeItem(storage);
+        } catch (_) { /* storage disabled */ }
+      });
+      keyInput.addEventListener('change', () => {
+        clearError();
+        refreshModels().catch(report);
+        refreshCache().catch(report);
+      });
+    }
 
     $('analyze').addEventListener('click', () => { analyze().catch(report); });
     $('text').addEventListener('keydown', (e) => {

@@ -52,6 +52,28 @@ async fn browser() -> (Client, Driver, tempfile::TempDir) {
     }
 }
 
+/// Waits until the element's text contains `want` (15 s at most).
+async fn wait_contains(client: &Client, css: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let got = match client.find(Locator::Css(css)).await {
+            Ok(element) => element.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if got.contains(want) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{css}: shows {got:?}, expected it to contain {want:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Types `key` into the key field `css` and leaves it (its `change` event fires).
+async fn set_key(client: &Client, css: &str, key: &str) {
+    client.find(Locator::Css(css)).await.unwrap().send_keys(key).await.unwrap();
+    click(client, "#text").await;
+}
+
 /// Waits until the element's text equals `want` (15 s at most).
 async fn wait_text(client: &Client, css: &str, want: &str) {
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -123,5 +145,39 @@ async fn analyze_and_clear_cache_work_in_a_real_browser() {
     let (_, stats) = server.get("/cache").await;
     assert_eq!(stats["entries"], 0);
 
+    client.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_both_keys_the_page_clears_with_the_admin_key() {
+    let mut config = config(&[("minilm", common::minilm_dir())]);
+    config.http.api_key = Some("page-api-key".into());
+    config.http.admin_key = Some("page-admin-key".into());
+    let server = start(config).await;
+    server.wait_health(200).await;
+    let (client, _driver, _profile) = browser().await;
+    client.goto(&server.url("/")).await.unwrap();
+    // No key yet: the page opens its settings; with the API key it reads and analyzes.
+    wait_contains(&client, "#error", "no key sent").await;
+    set_key(&client, "#api-key", "page-api-key").await;
+    client.wait().for_element(Locator::Css("#model-select option[value='minilm']")).await.unwrap();
+    let text = client.find(Locator::Css("#text")).await.unwrap();
+    text.send_keys("I love this movie!").await.unwrap();
+    click(&client, "#analyze").await;
+    wait_text(&client, "#result-label", "POSITIVE").await;
+    wait_text(&client, "#cache-entries", "1").await;
+
+    // Clearing with only the API key is refused, and the page says why.
+    click(&client, "#clear-cache").await;
+    wait_contains(&client, "#error", "needs the admin key").await;
+    assert_eq!(server.client.get(server.url("/cache")).bearer_auth("page-api-key").send().await.unwrap().status(), 200);
+
+    // With the admin key set beside it, Clear cache works and analysis still uses the API key.
+    set_key(&client, "#admin-key", "page-admin-key").await;
+    click(&client, "#clear-cache").await;
+    wait_text(&client, "#cache-entries", "0").await;
+    let stats: serde_json::Value =
+        server.client.get(server.url("/cache")).bearer_auth("page-api-key").send().await.unwrap().json().await.unwrap();
+    assert_eq!(stats["entries"], 0);
     client.close().await.unwrap();
 }

@@ -58,16 +58,40 @@ impl Keys {
 
     /// Whether `presented` grants `access`.
     pub fn allows(&self, access: Access, presented: Option<&str>) -> bool {
-        let presented = presented.map(digest);
-        let api = Self::matches(&self.api, &presented);
-        let admin = Self::matches(&self.admin, &presented);
-        match access {
+        self.check(access, presented).is_ok()
+    }
+
+    /// Whether `presented` grants `access`, and if not, why.
+    ///
+    /// Errors: [`Denied`].
+    pub fn check(&self, access: Access, presented: Option<&str>) -> Result<(), Denied> {
+        let digest = presented.map(digest);
+        let api = Self::matches(&self.api, &digest);
+        let admin = Self::matches(&self.admin, &digest);
+        let allowed = match access {
             Access::Open => true,
             Access::Inference => self.api.is_none() || api || admin,
             Access::Admin if self.admin.is_some() => admin,
             Access::Admin => self.api.is_none() || api,
+        };
+        match (allowed, presented) {
+            (true, _) => Ok(()),
+            (false, None) => Err(Denied::Missing),
+            (false, Some(_)) if api => Err(Denied::NotAdmin),
+            (false, Some(_)) => Err(Denied::Wrong),
         }
     }
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denied {
+    /// No key was sent.
+    Missing,
+    /// The key sent is no configured key.
+    Wrong,
+    /// The key sent is the API key, and the route needs the admin key.
+    NotAdmin,
 }
 
 /// The token of an `Authorization: Bearer TOKEN` value: the scheme is
@@ -90,13 +114,20 @@ pub type Guard = (Arc<Keys>, Access);
 
 /// Middleware: answers 401 with a JSON error when the route's key is missing or wrong.
 pub async fn require(State((keys, access)): State<Guard>, req: Request, next: Next) -> Response {
-    if keys.allows(access, presented_key(&req)) {
+    let Err(denied) = keys.check(access, presented_key(&req)) else {
         return next.run(req).await;
-    }
-    let what = if access == Access::Admin { "an admin key" } else { "an API key" };
-    let mut response =
-        ApiError::new(ErrorKind::Unauthorized, format!("this route needs {what}: send `Authorization: Bearer <key>`"))
-            .into_response();
+    };
+    let what = if access == Access::Admin { "the admin key" } else { "an API key" };
+    let message = match denied {
+        Denied::Missing => {
+            format!("no key sent; this route needs {what}: send `Authorization: Bearer <key>` or `X-API-Key: <key>`")
+        }
+        Denied::Wrong => format!("the key sent is wrong; this route needs {what}"),
+        Denied::NotAdmin => "the key sent is the API key; this route (load, unload, reload, clearing the cache) \
+                             needs the admin key"
+            .to_string(),
+    };
+    let mut response = ApiError::new(ErrorKind::Unauthorized, message).into_response();
     response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"sentiserve\""));
     response
 }

@@ -13,6 +13,15 @@ pub enum ModelError {
         /// The underlying I/O error.
         source: std::io::Error,
     },
+    /// A local model directory does not exist, or is not a directory.
+    #[error(
+        "{dir} is not a directory (a local model is a directory holding config.json, tokenizer.json and \
+         model.safetensors; a Hub model is `org/name[@revision]`)"
+    )]
+    NoDirectory {
+        /// The path given.
+        dir: PathBuf,
+    },
     /// A local model directory lacks a required file.
     #[error("{dir} has no {file}")]
     MissingFile {

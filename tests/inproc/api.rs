@@ -143,6 +143,11 @@ async fn keys_guard_inference_and_admin_routes() {
     let none = app.send(Method::POST, "/analyze", Some(&body), &[]).await;
     assert_eq!(none.status, StatusCode::UNAUTHORIZED);
     assert_eq!(none.error_type(), "unauthorized");
+    let message = |reply: &crate::common::inproc::Reply| reply.json["error"]["message"].as_str().unwrap().to_string();
+    assert!(message(&none).starts_with("no key sent"), "{}", none.text);
+    let wrong = app.send(Method::POST, "/analyze", Some(&body), &[("authorization", "Bearer nope")]).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(message(&wrong).starts_with("the key sent is wrong"), "{}", wrong.text);
     let api = bearer("api-key-1");
     let ok = app.send(Method::POST, "/analyze", Some(&body), &[("authorization", &api)]).await;
     assert_eq!(ok.status, StatusCode::OK);
@@ -151,6 +156,7 @@ async fn keys_guard_inference_and_admin_routes() {
 
     let as_api = app.send(Method::DELETE, "/cache", None, &[("authorization", &api)]).await;
     assert_eq!(as_api.status, StatusCode::UNAUTHORIZED, "the API key is not the admin key");
+    assert!(message(&as_api).contains("needs the admin key"), "{}", as_api.text);
     let admin = bearer("admin-key-2");
     let as_admin = app.send(Method::DELETE, "/cache", None, &[("authorization", &admin)]).await;
     assert_eq!(as_admin.status, StatusCode::OK);

@@ -23,6 +23,14 @@ async fn no_cache_recomputes_and_refreshes_no_store_writes_nothing() {
     let stats = app.get("/cache").await.json;
     assert_eq!(stats["hits"], 2);
     assert_eq!(stats["misses"], 3);
+    let memory = &stats["tiers"][0];
+    assert_eq!(memory["tier"], "memory");
+    assert_eq!(memory["writes"], 2, "the first computation and the no-cache refresh: {memory}");
+    assert_eq!(
+        (memory["hits"].as_u64(), memory["misses"].as_u64()),
+        (Some(2), Some(1)),
+        "no-cache and no-store skip it"
+    );
     let cleared = app.delete("/cache?model=m").await;
     assert_eq!(cleared.status, StatusCode::OK);
     assert_eq!(app.analyze(&body).await.cached(), [false], "cleared");

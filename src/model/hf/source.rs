@@ -106,9 +106,13 @@ pub struct ModelFiles {
 impl ModelFiles {
     /// Finds the files of a local model directory.
     ///
-    /// Errors: [`ModelError::MissingFile`] when `config.json`, `tokenizer.json` or both
-    /// weights files are absent.
+    /// Errors: [`ModelError::NoDirectory`] when `dir` is not a directory,
+    /// [`ModelError::MissingFile`] when `config.json`, `tokenizer.json` or both weights
+    /// files are absent.
     pub fn from_dir(dir: &Path) -> Result<Self> {
+        if !dir.is_dir() {
+            return Err(ModelError::NoDirectory { dir: dir.to_path_buf() });
+        }
         let need = |file: &str| {
             let path = dir.join(file);
             if path.is_file() {
@@ -213,8 +217,9 @@ fn resolve_hub(id: &str, revision: Option<&str>, progress: bool, refresh: bool) 
     }
     if offline {
         return Err(ModelError::Hub(format!(
-            "{id}: not in the HF cache ({}) and HF_HUB_OFFLINE is set, so the Hub was not asked",
-            cache.path().display()
+            "{id}: not in the HF cache ({}) and HF_HUB_OFFLINE is set, so the Hub was not asked{}",
+            cache.path().display(),
+            local_hint(id)
         )));
     }
 
@@ -229,7 +234,7 @@ fn resolve_hub(id: &str, revision: Option<&str>, progress: bool, refresh: bool) 
     // revision's current commit (a reload that must see new weights).
     let get = |file: &str| {
         let fetched = if refresh { remote.download(file) } else { remote.get(file) };
-        fetched.map_err(|e| ModelError::Hub(format!("{id}: {file}: {e}")))
+        fetched.map_err(|e| ModelError::Hub(format!("{id}: {file}: {e}{}", local_hint(id))))
     };
     let config = get(CONFIG_FILE)?;
     let tokenizer = get(TOKENIZER_FILE)?;
@@ -239,6 +244,12 @@ fn resolve_hub(id: &str, revision: Option<&str>, progress: bool, refresh: bool) 
     };
     let revision = snapshot_revision(&config);
     Ok(ModelFiles { config, tokenizer, weights, revision })
+}
+
+/// For a Hub id that could also be meant as a relative path (`models/mine`): says
+/// that no such directory exists here, and how to name one.
+fn local_hint(id: &str) -> String {
+    format!(" (read as a Hub id; no directory ./{id} exists here: write a local path as ./{id} or /absolute/{id})")
 }
 
 /// The commit sha of an HF cache path `.../snapshots/<sha>/file`.
