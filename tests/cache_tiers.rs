@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::procs::{free_port, redis_keys, sentences, RedisServer, ServerProcess};
+use common::procs::{free_port, model_keys, redis_keys, sentences, RedisServer, ServerProcess};
 use serde_json::{json, Value};
 
 fn cached_flags(body: &Value) -> Vec<bool> {
@@ -198,25 +198,25 @@ async fn clearing_empties_every_tier_but_only_our_redis_namespace() {
     server.analyze(json!({ "texts": ["one", "two"], "model": "tiny" })).await;
     server.wait_tier("redis", "written", at_least("writes", 5)).await;
     server.wait_tier("disk", "written", at_least("writes", 5)).await;
-    let entries = redis_keys(&mut connection, "sentiserve:minilm:*").await.len()
-        + redis_keys(&mut connection, "sentiserve:tiny:*").await.len();
+    let entries = redis_keys(&mut connection, &model_keys("minilm")).await.len()
+        + redis_keys(&mut connection, &model_keys("tiny")).await.len();
     assert_eq!(entries, 5);
 
     let (status, report) = server.delete("/cache?model=tiny").await;
     assert_eq!(status, 200, "{report}");
     assert!(report["tiers"].as_array().unwrap().iter().all(|t| t["ok"] == true), "{report}");
-    assert!(redis_keys(&mut connection, "sentiserve:tiny:*").await.is_empty());
-    assert_eq!(redis_keys(&mut connection, "sentiserve:minilm:*").await.len(), 3);
+    assert!(redis_keys(&mut connection, &model_keys("tiny")).await.is_empty());
+    assert_eq!(redis_keys(&mut connection, &model_keys("minilm")).await.len(), 3);
     assert_eq!(server.tier("disk").await["entries"], 3);
 
     let (status, report) = server.delete("/cache").await;
     assert_eq!(status, 200, "{report}");
     // Only the generation counters remain: each clear moved its scope's counter.
-    assert_eq!(redis_keys(&mut connection, "sentiserve:*").await, ["sentiserve:generations"]);
+    assert_eq!(redis_keys(&mut connection, b"sentiserve:*").await, [b"sentiserve:generations".to_vec()]);
     let generations: std::collections::HashMap<String, u64> =
         redis::cmd("HGETALL").arg("sentiserve:generations").query_async(&mut connection).await.unwrap();
     assert_eq!(generations, [("*".to_string(), 1), ("tiny".to_string(), 1)].into_iter().collect());
-    assert_eq!(redis_keys(&mut connection, "someone-else:*").await, ["someone-else:key"]);
+    assert_eq!(redis_keys(&mut connection, b"someone-else:*").await, [b"someone-else:key".to_vec()]);
     assert_eq!(server.tier("disk").await["entries"], 0);
     assert_eq!(server.tier("memory").await["entries"], 0);
     let (_, again) = server.analyze(json!({ "texts": ["one"] })).await;
@@ -243,7 +243,7 @@ async fn redis_down_at_start_is_tolerated_and_the_tier_reconnects_by_itself() {
     server.analyze(json!({ "text": "written after Redis came back" })).await;
     server.wait_tier("redis", "written", at_least("writes", 1)).await;
     let mut connection = redis.client().await;
-    assert_eq!(redis_keys(&mut connection, "sentiserve:minilm:*").await.len(), 1);
+    assert_eq!(redis_keys(&mut connection, &model_keys("minilm")).await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -294,7 +294,7 @@ async fn an_undecodable_redis_value_is_a_miss_and_ttl_reaches_redis() {
             num_labels: 2,
             input: sentiserve::model::TextInput::single(text),
         };
-        format!("sentiserve:{}", sentiserve::cache::codec::stored_key(&key, "g0.0"))
+        sentiserve::cache::redis::entry_key("sentiserve", &sentiserve::cache::codec::stored_key(&key, "g0.0"))
     };
     let full_key = key_of("a poisoned entry");
     let mut connection = redis.client().await;
@@ -314,8 +314,15 @@ async fn an_undecodable_redis_value_is_a_miss_and_ttl_reaches_redis() {
     // Forged values with a valid checksum: no logits, 5,000 logits, a NaN. Each is a
     // miss (the model's answer), never `{"label":"","score":null}`.
     let forged = |logits: Vec<f32>| {
-        let prediction = sentiserve::model::Prediction { logits: logits.into(), truncated: false };
-        sentiserve::cache::codec::encode(&prediction, 0)
+        let prediction = sentiserve::model::Prediction { logits: logits.clone().into(), truncated: false };
+        // As the Redis tier stores them: the compact form, the checksum made right.
+        sentiserve::cache::codec::compact(&sentiserve::cache::codec::encode(&prediction, 0)).unwrap_or_else(|| {
+            let mut value = vec![sentiserve::cache::codec::FORMAT_VERSION << 1];
+            value.extend(logits.iter().flat_map(|x| x.to_le_bytes()));
+            let checksum = xxhash_rust::xxh3::xxh3_64(&value).to_le_bytes();
+            value.extend_from_slice(&checksum[..3]);
+            value
+        })
     };
     for (text, value) in [
         ("forged: no logits", forged(vec![])),
@@ -369,4 +376,29 @@ async fn a_misconfigured_redis_is_logged_with_its_reason_and_no_password() {
         assert!(line.contains("WARN") && line.contains(reason), "{name}: {line}");
         assert!(!server.log_text().contains("-secret"), "{name}: a password reached the log");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_two_label_entry_takes_at_most_120_bytes_of_redis() {
+    const TEXTS: usize = 100;
+    let redis = RedisServer::start();
+    let mut connection = redis.client().await;
+    let logs = tempfile::tempdir().unwrap();
+    let server = ServerProcess::minilm(&arg_list(&["--redis-url", &redis.url()]), &logs.path().join("server.log"));
+    server.ready().await;
+    server.wait_tier("redis", "up", |t| t["up"] == true).await;
+    let texts: Vec<String> = (0..TEXTS).map(|i| format!("review {i}: the food was fine")).collect();
+    let (status, _) = server.analyze(json!({ "texts": texts })).await;
+    assert_eq!(status, 200);
+    server.wait_tier("redis", "holds every text", at_least("writes", TEXTS as u64)).await;
+    let keys = redis_keys(&mut connection, &model_keys("minilm")).await;
+    assert_eq!(keys.len(), TEXTS);
+    let usage: i64 = redis::cmd("MEMORY").arg("USAGE").arg(&keys[0]).query_async(&mut connection).await.unwrap();
+    let value: Vec<u8> = redis::cmd("GET").arg(&keys[0]).query_async(&mut connection).await.unwrap();
+    let report = format!("key {} B, value {} B, MEMORY USAGE {usage} B", keys[0].len(), value.len());
+    println!("{report}");
+    assert_eq!((keys[0].len(), value.len()), (27, 12), "{report}");
+    // MEMORY USAGE counts the key, the value and the table entry; the table's bucket
+    // array adds one pointer (8 B) per key at a load factor of 1, 16 B at worst.
+    assert!(usage + 16 <= 120, "{report}");
 }

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use common::http::Http;
-use common::procs::{free_port, redis_keys, sentences, RedisServer, ServerProcess};
+use common::procs::{free_port, model_keys, redis_keys, sentences, RedisServer, ServerProcess};
 use serde_json::{json, Value};
 
 /// Debian's nginx (scripts/test-deps.sh installs it).
@@ -290,7 +290,7 @@ async fn a_rolling_restart_under_load_fails_no_request_and_restarted_replicas_an
     let (status, _) = topology.balancer.analyze(json!({ "texts": warm })).await;
     assert_eq!(status, 200);
     let redis = &topology.redis;
-    let stored = || async { json!(redis_keys(&mut redis.client().await, "sentiserve:minilm:*").await.len()) };
+    let stored = || async { json!(redis_keys(&mut redis.client().await, &model_keys("minilm")).await.len()) };
     topology.balancer.wait_for("the warm texts in Redis", stored, |n| n.as_u64() >= Some(20)).await;
     let load = Load::start(&topology.balancer, 4);
     for i in 0..2 {

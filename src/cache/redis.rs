@@ -105,8 +105,8 @@ impl Shared {
         self.connection.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn full_key(&self, key: &str) -> String {
-        format!("{}:{key}", self.config.namespace)
+    fn full_key(&self, key: &str) -> Vec<u8> {
+        entry_key(&self.config.namespace, key)
     }
 
     /// The hash holding the generation counters.
@@ -144,6 +144,41 @@ impl Shared {
         self.health.reason().unwrap_or_else(|| "not connected".into())
     }
 
+    /// Runs a pipeline in one round trip with the command timeout; marks the tier down
+    /// on failure, as [`Shared::run`].
+    ///
+    /// Errors: as [`Shared::run`].
+    async fn run_pipe<T: redis::FromRedisValue>(
+        &self,
+        command: &'static str,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, RedisTierError> {
+        let mut connection = self.connection().ok_or_else(|| RedisTierError::Down(self.last_error()))?;
+        let timeout = self.config.command_timeout;
+        match tokio::time::timeout(timeout, pipe.query_async::<T>(&mut connection)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(source)) => Err(self.failed(command, source)),
+            Err(_) => {
+                let error = RedisTierError::Timeout { command, timeout };
+                self.health.mark_down(error.to_string());
+                Err(error)
+            }
+        }
+    }
+
+    /// The error of `command`. Redis refusing this one command (a key of another
+    /// type, a write past `maxmemory`) is an error for this key, a miss or a dropped
+    /// write, and reads of other keys go on; anything else is an outage (the tier
+    /// goes down).
+    fn failed(&self, command: &'static str, source: redis::RedisError) -> RedisTierError {
+        let refused_one = refuses_one_command(&source);
+        let error = RedisTierError::Command { command, source };
+        if !refused_one {
+            self.health.mark_down(error.to_string());
+        }
+        error
+    }
+
     /// Runs one command with the command timeout; marks the tier down on failure.
     ///
     /// Errors: [`RedisTierError::Down`] while disconnected, `Command` or `Timeout`.
@@ -154,18 +189,48 @@ impl Shared {
     ) -> Result<T, RedisTierError> {
         let mut connection = self.connection().ok_or_else(|| RedisTierError::Down(self.last_error()))?;
         let timeout = self.config.command_timeout;
-        let error = match tokio::time::timeout(timeout, cmd.query_async::<T>(&mut connection)).await {
-            Ok(Ok(value)) => return Ok(value),
-            // Redis answered, refusing this one command (a key of another type, a
-            // write past `maxmemory`): an error for this key, a miss or a dropped
-            // write, not an outage, so reads of other keys go on.
-            Ok(Err(source)) if refuses_one_command(&source) => return Err(RedisTierError::Command { command, source }),
-            Ok(Err(source)) => RedisTierError::Command { command, source },
-            Err(_) => RedisTierError::Timeout { command, timeout },
-        };
-        self.health.mark_down(error.to_string());
-        Err(error)
+        match tokio::time::timeout(timeout, cmd.query_async::<T>(&mut connection)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(source)) => Err(self.failed(command, source)),
+            Err(_) => {
+                let error = RedisTierError::Timeout { command, timeout };
+                self.health.mark_down(error.to_string());
+                Err(error)
+            }
+        }
     }
+}
+
+/// The Redis key of the stored key `stored` under `namespace`: `{namespace}:` and the
+/// key's 16 bytes (28 bytes with the default namespace; a stored key in no known form
+/// is kept as text).
+pub fn entry_key(namespace: &str, stored: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(namespace.len() + 1 + 16);
+    key.extend_from_slice(namespace.as_bytes());
+    key.push(b':');
+    match codec::key_bytes(stored) {
+        Some(bytes) => key.extend_from_slice(&bytes),
+        None => key.extend_from_slice(stored.as_bytes()),
+    }
+    key
+}
+
+/// The `SCAN MATCH` pattern of every entry of `model` (or of all, `None`) under
+/// `namespace`: the binary model tag, glob characters escaped.
+pub fn entry_pattern(namespace: &str, model: Option<&str>) -> Vec<u8> {
+    let mut pattern = Vec::with_capacity(namespace.len() + 8);
+    pattern.extend_from_slice(namespace.as_bytes());
+    pattern.push(b':');
+    if let Some(model) = model {
+        for byte in codec::model_tag_bytes(model) {
+            if b"*?[]\\".contains(&byte) {
+                pattern.push(b'\\');
+            }
+            pattern.push(byte);
+        }
+    }
+    pattern.push(b'*');
+    pattern
 }
 
 /// Whether `error` is Redis's answer to one command about its data (`WRONGTYPE`,
@@ -222,18 +287,47 @@ impl Tier for RedisTier {
         &self.shared.counters
     }
 
+    /// `GET` and `PTTL` in one round trip; the compact value comes back in the
+    /// canonical form with the key's expiry (one Redis could not decode is returned
+    /// as it is, and the codec refuses it).
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, TierError>> {
         Box::pin(async move {
-            let cmd = redis::cmd("GET").arg(self.shared.full_key(key)).clone();
-            self.shared.run::<Option<Vec<u8>>>("GET", &cmd).await.map_err(|e| TierError::backend(TIER, e))
+            let full = self.shared.full_key(key);
+            let mut pipe = redis::pipe();
+            // Each command's own error comes back in its place (a key of another type
+            // refuses GET and PTTL alike): a miss for this key, not an outage.
+            pipe.cmd("GET").arg(&full).cmd("PTTL").arg(&full).ignore_errors();
+            let backend = |e| TierError::backend(TIER, e);
+            let replies = self.shared.run_pipe::<Vec<redis::RedisResult<redis::Value>>>("GET", &pipe).await;
+            let mut replies = replies.map_err(backend)?.into_iter();
+            let mut reply = |command| match replies.next() {
+                Some(Ok(value)) => Ok(value),
+                Some(Err(source)) => Err(backend(self.shared.failed(command, source))),
+                None => Err(backend(
+                    self.shared
+                        .failed(command, redis::RedisError::from((redis::ErrorKind::UnexpectedReturnType, "no reply"))),
+                )),
+            };
+            let (value, ttl) = (reply("GET")?, reply("PTTL")?);
+            let convert =
+                |e: redis::ParsingError| backend(RedisTierError::Command { command: "GET", source: e.into() });
+            let value: Option<Vec<u8>> = redis::from_redis_value(value).map_err(convert)?;
+            let ttl_ms: i64 = redis::from_redis_value(ttl).map_err(convert)?;
+            let expires_at = if ttl_ms > 0 { codec::now_ms() + ttl_ms as u64 } else { 0 };
+            Ok(value.map(|bytes| codec::from_compact(&bytes, expires_at).unwrap_or(bytes)))
         })
     }
 
-    /// Writes in the background (never delays the caller), with `PX ttl` if given.
+    /// Writes the compact value in the background (never delays the caller), with
+    /// `PX ttl` if given.
     fn put(&self, key: &str, value: Vec<u8>, ttl: Option<Duration>) {
         if !self.is_up() {
             return;
         }
+        let Some(value) = codec::compact(&value) else {
+            self.shared.counters.error(1);
+            return;
+        };
         let shared = Arc::clone(&self.shared);
         let mut cmd = redis::cmd("SET");
         cmd.arg(shared.full_key(key)).arg(value);
@@ -286,15 +380,14 @@ impl RedisTier {
         bump.arg(self.shared.generations_key()).arg(field).arg(1);
         let value: u64 = self.shared.run("HINCRBY", &bump).await?;
         self.shared.generations.advance(field, value);
-        let prefix = model.map(codec::model_prefix).unwrap_or_default();
-        let pattern = format!("{}:{prefix}*", self.shared.config.namespace);
-        let generations = self.shared.generations_key();
+        let pattern = entry_pattern(&self.shared.config.namespace, model);
+        let generations = self.shared.generations_key().into_bytes();
         let mut cursor: u64 = 0;
         let mut removed = 0u64;
         loop {
             let mut scan = redis::cmd("SCAN");
             scan.arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(SCAN_COUNT);
-            let (next, mut keys): (u64, Vec<String>) = self.shared.run("SCAN", &scan).await?;
+            let (next, mut keys): (u64, Vec<Vec<u8>>) = self.shared.run("SCAN", &scan).await?;
             keys.retain(|key| *key != generations);
             if !keys.is_empty() {
                 let mut unlink = redis::cmd("UNLINK");

@@ -66,7 +66,8 @@ impl Tier for MapTier {
         Box::pin(async move {
             let mut entries = self.map.entries.lock().unwrap();
             let before = entries.len();
-            entries.retain(|key, _| model.is_some_and(|m| !key.starts_with(&format!("{m}:"))));
+            entries
+                .retain(|key, _| model.is_some_and(|m| !key.starts_with(&sentiserve::cache::codec::model_prefix(m))));
             Ok(Some((before - entries.len()) as u64))
         })
     }

@@ -80,9 +80,14 @@ impl Drop for RedisServer {
     }
 }
 
-/// Every key matching `pattern`.
-pub async fn redis_keys(connection: &mut redis::aio::MultiplexedConnection, pattern: &str) -> Vec<String> {
+/// Every key matching `pattern` (keys are binary: sentiserve's entries hold raw bytes).
+pub async fn redis_keys(connection: &mut redis::aio::MultiplexedConnection, pattern: &[u8]) -> Vec<Vec<u8>> {
     redis::cmd("KEYS").arg(pattern).query_async(connection).await.unwrap()
+}
+
+/// The pattern of `model`'s entries under the default namespace.
+pub fn model_keys(model: &str) -> Vec<u8> {
+    sentiserve::cache::redis::entry_pattern("sentiserve", Some(model))
 }
 
 /// A `sentiserve serve` child process on a free port; killed on drop.
