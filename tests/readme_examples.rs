@@ -1,6 +1,7 @@
 //! Every `curl` example in the README, run as written by a shell, against a server
 //! that serves the models the README names (`sentiment`, the bundled offline model;
-//! `minilm`, the shared one; `nli`, a pair classifier: the tiny BERT fixture), with
+//! `minilm`, the shared one; `nli`, a pair classifier: the tiny BERT fixture;
+//! `reranker`, a one-label cross-encoder: the tiny re-ranker fixture), with
 //! only `localhost:8080` rewritten to the test server's address. Each must answer 2xx;
 //! where the README shows the answer (`# {...}` lines after the command), the answer
 //! must have exactly the fields shown, at every level.
@@ -111,6 +112,7 @@ async fn every_curl_example_in_the_readme_runs_as_written() {
         ("sentiment", root.join("models/minilm-l6-sentiment")),
         ("minilm", common::minilm_dir()),
         ("nli", common::tiny_dir("bert")),
+        ("reranker", common::tiny_dir("bert-reranker")),
     ];
     let server = start(config(&models)).await;
     server.wait_health(200).await;

@@ -28,6 +28,8 @@ pub enum ErrorKind {
     UriTooLong,
     /// 422: the JSON parsed but a field is missing, extra or invalid.
     InvalidRequest,
+    /// 400: `/rerank` on a model that is not a cross-encoder (more than one label).
+    NotAReranker,
     /// 401: a key is missing or wrong.
     Unauthorized,
     /// 404: the model is not configured.
@@ -67,7 +69,9 @@ impl ErrorKind {
     /// The HTTP status of this kind.
     pub fn status(self) -> StatusCode {
         match self {
-            Self::InvalidJson | Self::InvalidQuery | Self::InvalidBody | Self::MalformedHead => StatusCode::BAD_REQUEST,
+            Self::InvalidJson | Self::InvalidQuery | Self::InvalidBody | Self::MalformedHead | Self::NotAReranker => {
+                StatusCode::BAD_REQUEST
+            }
             Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::InvalidRequest => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -214,6 +218,7 @@ mod tests {
             (ErrorKind::InvalidJson, "invalid_json", 400),
             (ErrorKind::InvalidBody, "invalid_body", 400),
             (ErrorKind::MalformedHead, "malformed_head", 400),
+            (ErrorKind::NotAReranker, "not_a_reranker", 400),
             (ErrorKind::UriTooLong, "uri_too_long", 414),
             (ErrorKind::InvalidRequest, "invalid_request", 422),
             (ErrorKind::ModelNotFound, "model_not_found", 404),

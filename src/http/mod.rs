@@ -11,6 +11,7 @@ pub mod head_errors;
 pub mod listener;
 pub mod openapi;
 pub mod request;
+pub mod rerank;
 pub mod routes;
 pub mod state;
 pub mod ui;

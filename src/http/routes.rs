@@ -15,7 +15,7 @@ use super::auth::{self, Access, Keys};
 use super::handlers::{analyze, cache, models, operations};
 use super::openapi::{self, ApiDoc, BEARER_SCHEME};
 use super::state::AppState;
-use super::{compat, ui};
+use super::{compat, rerank, ui};
 
 /// Every route: open (page, document, probes, metrics), inference (API key) and admin
 /// (admin key).
@@ -33,6 +33,7 @@ pub fn table(keys: Arc<Keys>) -> OpenApiRouter<AppState> {
         .routes(routes!(analyze::analyze))
         .routes(routes!(compat::predict))
         .routes(routes!(compat::info))
+        .routes(routes!(rerank::rerank))
         .routes(routes!(compat::hf_inference))
         .routes(routes!(models::list_models))
         .routes(routes!(cache::cache_stats));
