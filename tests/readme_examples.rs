@@ -1,6 +1,6 @@
 //! Every `curl` example in the README, run as written by a shell, against a server
 //! that serves the models the README names (`sentiment`, the bundled offline model;
-//! `minilm`, the shared one; `nli`, a pair classifier: the tiny BERT fixture;
+//! `minilm`, the shared one; `nli`, an NLI model: the tiny DeBERTa-v2 fixture;
 //! `reranker`, a one-label cross-encoder: the tiny re-ranker fixture), with
 //! only `localhost:8080` rewritten to the test server's address. Each must answer 2xx;
 //! where the README shows the answer (`# {...}` lines after the command), the answer
@@ -111,7 +111,7 @@ async fn every_curl_example_in_the_readme_runs_as_written() {
     let models = [
         ("sentiment", root.join("models/minilm-l6-sentiment")),
         ("minilm", common::minilm_dir()),
-        ("nli", common::tiny_dir("bert")),
+        ("nli", common::tiny_dir("deberta-v2")),
         ("reranker", common::tiny_dir("bert-reranker")),
     ];
     let server = start(config(&models)).await;

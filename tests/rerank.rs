@@ -60,7 +60,7 @@ async fn rerank_refuses_a_classifier_and_bad_requests() {
     let server = server().await;
     let body = json!({ "query": "q", "texts": ["a", "b"] });
     let (status, error) = rerank(&server, "?model=minilm", body.clone()).await;
-    assert_eq!(status, 400, "{error}");
+    assert_eq!(status, 409, "{error}");
     assert_eq!(error["error"]["type"], "not_a_reranker");
     assert!(error["error"]["message"].as_str().unwrap().contains("2 labels"), "{error}");
 

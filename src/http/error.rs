@@ -28,8 +28,10 @@ pub enum ErrorKind {
     UriTooLong,
     /// 422: the JSON parsed but a field is missing, extra or invalid.
     InvalidRequest,
-    /// 400: `/rerank` on a model that is not a cross-encoder (more than one label).
+    /// 409: `/rerank` on a model that is not a cross-encoder (more than one label).
     NotAReranker,
+    /// 409: zero-shot classification on a model that is not an NLI model.
+    NotNli,
     /// 401: a key is missing or wrong.
     Unauthorized,
     /// 404: the model is not configured.
@@ -69,9 +71,8 @@ impl ErrorKind {
     /// The HTTP status of this kind.
     pub fn status(self) -> StatusCode {
         match self {
-            Self::InvalidJson | Self::InvalidQuery | Self::InvalidBody | Self::MalformedHead | Self::NotAReranker => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::InvalidJson | Self::InvalidQuery | Self::InvalidBody | Self::MalformedHead => StatusCode::BAD_REQUEST,
+            Self::NotAReranker | Self::NotNli => StatusCode::CONFLICT,
             Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::InvalidRequest => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -171,6 +172,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::InputTooLong { .. } => ErrorKind::InputTooLong,
             ServiceError::ExceedsQueue { .. } => ErrorKind::BatchTooLarge,
             ServiceError::Timeout { .. } => ErrorKind::Timeout,
+            ServiceError::NotNli { .. } => ErrorKind::NotNli,
         };
         Self::new(kind, e.to_string())
     }
@@ -218,7 +220,8 @@ mod tests {
             (ErrorKind::InvalidJson, "invalid_json", 400),
             (ErrorKind::InvalidBody, "invalid_body", 400),
             (ErrorKind::MalformedHead, "malformed_head", 400),
-            (ErrorKind::NotAReranker, "not_a_reranker", 400),
+            (ErrorKind::NotAReranker, "not_a_reranker", 409),
+            (ErrorKind::NotNli, "not_nli", 409),
             (ErrorKind::UriTooLong, "uri_too_long", 414),
             (ErrorKind::InvalidRequest, "invalid_request", 422),
             (ErrorKind::ModelNotFound, "model_not_found", 404),

@@ -16,6 +16,7 @@ pub mod routes;
 pub mod state;
 pub mod ui;
 pub mod wire;
+pub mod zero_shot;
 
 use std::sync::Arc;
 use std::time::Duration;

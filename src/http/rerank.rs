@@ -55,7 +55,8 @@ pub struct Rank {
     post, path = "/rerank", tag = "compatibility", request_body = RerankRequest, params(ModelQuery),
     responses(
         (status = 200, description = "Every text with its score, best first", body = Vec<Rank>),
-        (status = 400, description = "Malformed JSON, or a model that is not a cross-encoder (more than one label)", body = ErrorResponse),
+        (status = 400, description = "Malformed JSON", body = ErrorResponse),
+        (status = 409, description = "The model is not a cross-encoder (more than one label)", body = ErrorResponse),
         (status = 401, description = "Missing or wrong API key", body = ErrorResponse),
         (status = 404, description = "Unknown model", body = ErrorResponse),
         (status = 413, description = "Too many texts, or an over-long pair with `truncate: false`", body = ErrorResponse),

@@ -15,7 +15,7 @@ use super::auth::{self, Access, Keys};
 use super::handlers::{analyze, cache, models, operations};
 use super::openapi::{self, ApiDoc, BEARER_SCHEME};
 use super::state::AppState;
-use super::{compat, rerank, ui};
+use super::{compat, rerank, ui, zero_shot};
 
 /// Every route: open (page, document, probes, metrics), inference (API key) and admin
 /// (admin key).
@@ -31,6 +31,7 @@ pub fn table(keys: Arc<Keys>) -> OpenApiRouter<AppState> {
         .routes(routes!(operations::metrics));
     let inference = OpenApiRouter::new()
         .routes(routes!(analyze::analyze))
+        .routes(routes!(zero_shot::zero_shot))
         .routes(routes!(compat::predict))
         .routes(routes!(compat::info))
         .routes(routes!(rerank::rerank))

@@ -60,6 +60,14 @@ pub enum ServiceError {
         /// The model's name.
         model: String,
     },
+    /// Zero-shot classification on a model with no entailment label (not an NLI model).
+    #[error("model `{model}` is not an NLI model: none of its labels ({}) starts with \"entail\"", labels.join(", "))]
+    NotNli {
+        /// The model's name.
+        model: String,
+        /// Its labels.
+        labels: Vec<String>,
+    },
     /// Tokenizing an input failed while checking its length.
     #[error("model `{model}`: {source}")]
     Tokenizer {
