@@ -402,3 +402,49 @@ async fn a_two_label_entry_takes_at_most_120_bytes_of_redis() {
     // array adds one pointer (8 B) per key at a load factor of 1, 16 B at worst.
     assert!(usage + 16 <= 120, "{report}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_redis_refuses_writes_without_taking_the_tier_down() {
+    let logs = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start_with(free_port(), &["--maxmemory", "4mb", "--maxmemory-policy", "noeviction"]);
+    let args = arg_list(&["--redis-url", &redis.url()]);
+    let writer = ServerProcess::minilm(&args, &logs.path().join("writer.log"));
+    writer.ready().await;
+    writer.wait_tier("redis", "up", |t| t["up"] == true).await;
+    let (status, _) = writer.analyze(json!({ "text": "stored before Redis filled up" })).await;
+    assert_eq!(status, 200);
+    writer.wait_tier("redis", "written", at_least("writes", 1)).await;
+
+    // Someone else's keys fill Redis to `maxmemory`: every write is refused with OOM.
+    let mut connection = redis.client().await;
+    let filled = async {
+        for i in 0..1000 {
+            let set = redis::cmd("SET")
+                .arg(format!("someone-else:{i}"))
+                .arg(vec![7u8; 64 * 1024])
+                .query_async::<()>(&mut connection)
+                .await;
+            if let Err(e) = set {
+                return e.code() == Some("OOM");
+            }
+        }
+        false
+    };
+    assert!(filled.await, "Redis never reached maxmemory");
+
+    let texts: Vec<String> = (0..20).map(|i| format!("refused write {i}")).collect();
+    let (status, _) = writer.analyze(json!({ "texts": texts })).await;
+    assert_eq!(status, 200);
+    let tier = writer.wait_tier("redis", "counted the refused writes", at_least("errors", 20)).await;
+    assert_eq!(tier["up"], true, "OOM refuses one write, not the tier: {tier}");
+
+    // Reads go on: a replica with an empty memory tier hits the entry stored before.
+    let reader = ServerProcess::minilm(&args, &logs.path().join("reader.log"));
+    reader.ready().await;
+    reader.wait_tier("redis", "up", |t| t["up"] == true).await;
+    let (status, body) = reader.analyze(json!({ "text": "stored before Redis filled up" })).await;
+    assert_eq!(status, 200);
+    assert_eq!(cached_flags(&body), [true], "a full Redis still answers reads");
+    let log = writer.log_text();
+    assert!(!log.contains("redis cache tier is down"), "no outage logged for refused writes:\n{log}");
+}

@@ -57,7 +57,7 @@ pub struct MemoryTier {
     pub(super) counters: Arc<TierCounters>,
     /// Entries dropped by TTL/TTI.
     pub(super) expirations: Arc<AtomicU64>,
-    /// Whether any entry can expire by TTL (else reads skip the expiry check).
+    /// Whether this cache sets TTLs (else a miss skips the expiry pre-check).
     has_ttl: bool,
     capacity_bytes: u64,
 }
@@ -93,7 +93,9 @@ impl MemoryTier {
     /// expiration). Counts nothing else.
     pub async fn get(&self, key: &CacheKey) -> Option<Stamped> {
         let value = self.cache.get(key).await?;
-        if self.has_ttl && value.is_expired(clock::now_ms()) {
+        // Any entry may carry an expiry (a copy of another replica's value with a TTL),
+        // and the clock is read only for those that do.
+        if value.expires_at_ms != 0 && value.is_expired(clock::now_ms()) {
             self.expire(key).await;
             return None;
         }

@@ -14,7 +14,15 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
+
+mod error;
+mod keys;
+mod supervise;
+
+pub use error::RedisTierError;
+pub use keys::{entry_key, entry_pattern};
+use supervise::supervise;
 
 use super::codec;
 pub use super::config::{redact, RedisConfig};
@@ -36,41 +44,6 @@ const MIN_PING_TIMEOUT: Duration = Duration::from_millis(100);
 const MANAGER_MAX_DELAY: Duration = Duration::from_millis(500);
 /// Keys asked for per `SCAN` call when clearing.
 const SCAN_COUNT: usize = 1000;
-
-/// Why the Redis tier cannot start, or a command failed.
-#[derive(Debug, thiserror::Error)]
-pub enum RedisTierError {
-    /// `--redis-namespace` has characters other than letters, digits, `-`, `_`, `.`.
-    #[error("invalid redis namespace `{0}`")]
-    Namespace(String),
-    /// `--redis-url` does not parse.
-    #[error("invalid redis url {url}: {source}")]
-    Url {
-        /// The URL, password redacted.
-        url: String,
-        /// The client's error.
-        source: redis::RedisError,
-    },
-    /// A command failed.
-    #[error("redis {command} failed: {source}")]
-    Command {
-        /// `GET`, `SET`, `SCAN`, …
-        command: &'static str,
-        /// The client's error.
-        source: redis::RedisError,
-    },
-    /// A command took longer than `--redis-timeout-ms`.
-    #[error("redis {command} timed out after {timeout:?}")]
-    Timeout {
-        /// `GET`, `SET`, `SCAN`, …
-        command: &'static str,
-        /// The command timeout.
-        timeout: Duration,
-    },
-    /// The tier is down (not connected).
-    #[error("redis is unreachable: {0}")]
-    Down(String),
-}
 
 /// What the handle, the supervisor and background writes share.
 struct Shared {
@@ -199,38 +172,6 @@ impl Shared {
             }
         }
     }
-}
-
-/// The Redis key of the stored key `stored` under `namespace`: `{namespace}:` and the
-/// key's 16 bytes (28 bytes with the default namespace; a stored key in no known form
-/// is kept as text).
-pub fn entry_key(namespace: &str, stored: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(namespace.len() + 1 + 16);
-    key.extend_from_slice(namespace.as_bytes());
-    key.push(b':');
-    match codec::key_bytes(stored) {
-        Some(bytes) => key.extend_from_slice(&bytes),
-        None => key.extend_from_slice(stored.as_bytes()),
-    }
-    key
-}
-
-/// The `SCAN MATCH` pattern of every entry of `model` (or of all, `None`) under
-/// `namespace`: the binary model tag, glob characters escaped.
-pub fn entry_pattern(namespace: &str, model: Option<&str>) -> Vec<u8> {
-    let mut pattern = Vec::with_capacity(namespace.len() + 8);
-    pattern.extend_from_slice(namespace.as_bytes());
-    pattern.push(b':');
-    if let Some(model) = model {
-        for byte in codec::model_tag_bytes(model) {
-            if b"*?[]\\".contains(&byte) {
-                pattern.push(b'\\');
-            }
-            pattern.push(byte);
-        }
-    }
-    pattern.push(b'*');
-    pattern
 }
 
 /// Whether `error` is Redis's answer to one command about its data (`WRONGTYPE`,
@@ -399,65 +340,5 @@ impl RedisTier {
             }
             cursor = next;
         }
-    }
-}
-
-/// Keeps a connection: connects with backoff while there is none, pings while there is.
-async fn supervise(shared: Arc<Shared>, client: redis::Client) {
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(shared.config.connect_timeout))
-        .set_response_timeout(Some(shared.config.command_timeout))
-        .set_number_of_retries(1)
-        .set_max_delay(MANAGER_MAX_DELAY);
-    loop {
-        let existing = shared.connection.read().unwrap_or_else(|p| p.into_inner()).clone();
-        let outcome: Result<(), String> = match existing {
-            None => {
-                let attempt = tokio::time::timeout(
-                    shared.config.connect_timeout * 2,
-                    ConnectionManager::new_with_config(client.clone(), config.clone()),
-                )
-                .await;
-                match attempt {
-                    // Up only once the generations are known, so the first reads
-                    // already use them.
-                    Ok(Ok(mut connection)) => shared.sync_generations(&mut connection).await.map(|()| {
-                        *shared.connection.write().unwrap_or_else(|p| p.into_inner()) = Some(connection);
-                    }),
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Err(_) => Err("connect timed out".into()),
-                }
-            }
-            Some(mut connection) => {
-                let ping = tokio::time::timeout(
-                    shared.config.command_timeout.max(MIN_PING_TIMEOUT),
-                    redis::cmd("PING").query_async::<String>(&mut connection),
-                )
-                .await;
-                match ping {
-                    Ok(Ok(_)) => {
-                        if let Err(e) = shared.sync_generations(&mut connection).await {
-                            tracing::debug!(error = %e, "reading the cache generations failed");
-                        }
-                        Ok(())
-                    }
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Err(_) => Err("ping timed out".into()),
-                }
-            }
-        };
-        let pause = match outcome {
-            Ok(()) => {
-                shared.health.mark_up();
-                PING_INTERVAL
-            }
-            Err(reason) => {
-                shared.health.mark_down(reason);
-                let pause = shared.health.retry_delay();
-                shared.health.retry_failed();
-                pause
-            }
-        };
-        tokio::time::sleep(pause).await;
     }
 }
