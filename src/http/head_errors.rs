@@ -34,6 +34,10 @@ impl<IO> JsonHeadErrors<IO> {
 /// The JSON response that replaces `head`, when `head` is one of hyper's own
 /// parse-error responses.
 fn replacement(head: &[u8]) -> Option<Vec<u8>> {
+    // Every response passes here: decide on the status line's bytes before anything else.
+    if !head.starts_with(b"HTTP/1.1 4") || !head.ends_with(b"\r\n\r\n") {
+        return None;
+    }
     let text = std::str::from_utf8(head).ok()?;
     let (kind, message) = match text.get(..13)? {
         "HTTP/1.1 400 " => (
