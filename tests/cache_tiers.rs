@@ -419,7 +419,8 @@ async fn a_full_redis_refuses_writes_without_taking_the_tier_down() {
     // could grow it is refused with OOM, whatever its buffers do meanwhile.
     let mut connection = redis.client().await;
     for i in 0..32 {
-        let junk = redis::cmd("SET").arg(format!("someone-else:{i}")).arg(vec![7u8; 64 * 1024]);
+        let mut junk = redis::cmd("SET");
+        junk.arg(format!("someone-else:{i}")).arg(vec![7u8; 64 * 1024]);
         junk.query_async::<()>(&mut connection).await.unwrap();
     }
     let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("1mb").query_async(&mut connection).await.unwrap();
