@@ -76,7 +76,14 @@ fn examples(readme: &str) -> Vec<Example> {
             shown.push_str(lines[i].trim_start_matches('#').trim());
             i += 1;
         }
-        let shown = (!shown.is_empty()).then(|| serde_json::from_str(&shown).ok()).flatten();
+        // A `# {...}` or `# [...]` answer must parse: a broken sample would silently
+        // check nothing.
+        let shown = match shown.starts_with(['{', '[']) {
+            true => {
+                Some(serde_json::from_str(&shown).unwrap_or_else(|e| panic!("README line {}: {e}: {shown}", start + 1)))
+            }
+            false => None,
+        };
         found.push(Example { line: start + 1, command, shown });
     }
     found
