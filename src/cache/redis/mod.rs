@@ -127,8 +127,20 @@ impl Shared {
         pipe: &redis::Pipeline,
     ) -> Result<T, RedisTierError> {
         let mut connection = self.connection().ok_or_else(|| RedisTierError::Down(self.last_error()))?;
+        self.bounded(command, pipe.query_async::<T>(&mut connection)).await
+    }
+
+    /// Awaits `query` (one command or a pipeline) for at most the command timeout;
+    /// a failure is judged by [`Shared::failed`], a timeout takes the tier down.
+    ///
+    /// Errors: `Command` or `Timeout`.
+    async fn bounded<T>(
+        &self,
+        command: &'static str,
+        query: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, RedisTierError> {
         let timeout = self.config.command_timeout;
-        match tokio::time::timeout(timeout, pipe.query_async::<T>(&mut connection)).await {
+        match tokio::time::timeout(timeout, query).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(source)) => Err(self.failed(command, source)),
             Err(_) => {
@@ -161,16 +173,7 @@ impl Shared {
         cmd: &redis::Cmd,
     ) -> Result<T, RedisTierError> {
         let mut connection = self.connection().ok_or_else(|| RedisTierError::Down(self.last_error()))?;
-        let timeout = self.config.command_timeout;
-        match tokio::time::timeout(timeout, cmd.query_async::<T>(&mut connection)).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(source)) => Err(self.failed(command, source)),
-            Err(_) => {
-                let error = RedisTierError::Timeout { command, timeout };
-                self.health.mark_down(error.to_string());
-                Err(error)
-            }
-        }
+        self.bounded(command, cmd.query_async::<T>(&mut connection)).await
     }
 }
 
