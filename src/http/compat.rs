@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::error::{ApiError, ErrorResponse};
 use super::extract::{JsonBody, QueryParams};
 use super::request::inputs::{self, inference_schema, tei_schema};
-use super::request::{prepare, whole_number, PipelineOptions, Prepared};
+use super::request::{prepare, right_truncation, whole_number, PipelineOptions, Prepared};
 use super::state::AppState;
 use super::wire::{self, LabelScore};
 use crate::model::{self, ScoreFunction};
@@ -96,11 +96,7 @@ pub async fn predict(
     headers: HeaderMap,
     JsonBody(request): JsonBody<PredictRequest>,
 ) -> Result<Json<PredictResponse>, ApiError> {
-    if let Some(direction) = &request.truncation_direction {
-        if !matches!(direction.as_str(), "Right" | "right") {
-            return Err(ApiError::invalid("only `truncation_direction: \"Right\"` is supported"));
-        }
-    }
+    right_truncation(request.truncation_direction.as_deref())?;
     let (inputs, batch) = inputs::tei(&request.inputs)?;
     let options =
         PipelineOptions { raw_scores: Some(request.raw_scores), truncate: request.truncate, ..Default::default() };

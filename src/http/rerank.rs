@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::compat::ModelQuery;
 use super::error::{ApiError, ErrorKind, ErrorResponse};
 use super::extract::{JsonBody, QueryParams};
-use super::request::{prepare, PipelineOptions, Prepared};
+use super::request::{prepare, right_truncation, PipelineOptions, Prepared};
 use super::state::AppState;
 use crate::model::{ScoreFunction, TextInput};
 
@@ -72,11 +72,7 @@ pub async fn rerank(
     headers: HeaderMap,
     JsonBody(request): JsonBody<RerankRequest>,
 ) -> Result<Json<Vec<Rank>>, ApiError> {
-    if let Some(direction) = &request.truncation_direction {
-        if !matches!(direction.as_str(), "Right" | "right") {
-            return Err(ApiError::invalid("only `truncation_direction: \"Right\"` is supported"));
-        }
-    }
+    right_truncation(request.truncation_direction.as_deref())?;
     if request.texts.is_empty() {
         return Err(ApiError::invalid("`texts` must hold at least one text"));
     }

@@ -87,6 +87,17 @@ pub fn prepare(
     Ok(Prepared { inputs, options })
 }
 
+/// TEI's `truncation_direction`: only `"Right"` (its default; `"right"` too) is
+/// supported.
+///
+/// Errors: 422 for any other direction.
+pub fn right_truncation(direction: Option<&str>) -> Result<(), ApiError> {
+    match direction {
+        None | Some("Right" | "right") => Ok(()),
+        Some(_) => Err(ApiError::invalid("only `truncation_direction: \"Right\"` is supported")),
+    }
+}
+
 /// Refuses more inputs than `--max-texts`.
 ///
 /// Errors: 413 `batch_too_large`.
