@@ -12,6 +12,9 @@
 //!
 //! First, the hit-path anchor: `examples/bare_hit.rs` (axum + one moka lookup) under
 //! the all-hit workload; each model's f32 all-hit throughput is printed as a share of it.
+//! Then the cache parts (`support/hits.rs`): the hit path under `wrk` at 16 and 64
+//! connections against the bare endpoint, and the variant stream with token keys
+//! against exact-text keys.
 //!
 //! MiniLM and distilbert-base run in each dtype (`--dtype f32|bf16|int8`; `BENCH_DTYPES`
 //! picks a subset), the others in f32. When the Python environment also has
@@ -38,6 +41,8 @@ use std::time::{Duration, Instant};
 
 #[path = "support/flops.rs"]
 mod flops;
+#[path = "support/hits.rs"]
+mod hits;
 #[path = "support/synthetic.rs"]
 mod synthetic;
 
@@ -423,6 +428,13 @@ async fn main() {
         .collect();
     let mut table: Vec<TableRow> = Vec::new();
     let anchor = bare_anchor(&client, &imdb, seconds).await;
+    {
+        let minilm = root().join("../shared/models/minilm-l6-sentiment");
+        let mut seen = std::collections::HashSet::new();
+        let distinct: Vec<String> = imdb.iter().filter(|t| seen.insert(t.as_str())).cloned().collect();
+        hits::hit_path(&client, &minilm, &distinct[..256], seconds).await;
+        hits::variants(&client, &minilm, &distinct).await;
+    }
     for (name, dir) in &models {
         println!("\n== {name} ==");
         let probe = Model::load(&ModelFiles::from_dir(dir).unwrap(), &candle_core::Device::Cpu).unwrap();

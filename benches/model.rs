@@ -76,7 +76,7 @@ fn cache_hit(c: &mut Criterion) {
         model: "m".into(),
         identity: "f".into(),
         num_labels: 2,
-        input: TextInput::single("a cached sentence"),
+        input: TextInput::single("a cached sentence").into(),
     };
     let compute = || async {
         Ok::<_, std::convert::Infallible>(Prediction { logits: Arc::from(vec![0.1f32, 0.9]), truncated: false })

@@ -104,8 +104,16 @@ impl Cancel {
     }
 }
 
+/// What a job carries: a text the thread tokenizes, or an input tokenized already
+/// (by the cache's second-level lookup).
+enum JobInput {
+    Text(TextInput),
+    Encoded(Encoded),
+}
+
 struct Job {
-    input: TextInput,
+    /// Taken by the thread when it tokenizes (`None` from then on).
+    input: Option<JobInput>,
     cancel: Cancel,
     deadline: Option<Instant>,
     reply: oneshot::Sender<Result<Prediction, BatchError>>,
@@ -184,10 +192,32 @@ impl Batcher {
         cancel: Cancel,
         deadline: Option<Instant>,
     ) -> Result<Prediction, BatchError> {
+        self.submit(JobInput::Text(input), cancel, deadline).await
+    }
+
+    /// Like [`Batcher::classify`], for an input tokenized already (by
+    /// [`crate::engine::Engine::tokenize`] of this batcher's engine).
+    ///
+    /// Errors: as [`Batcher::classify`].
+    pub async fn classify_encoded(
+        &self,
+        encoded: Encoded,
+        cancel: Cancel,
+        deadline: Option<Instant>,
+    ) -> Result<Prediction, BatchError> {
+        self.submit(JobInput::Encoded(encoded), cancel, deadline).await
+    }
+
+    async fn submit(
+        &self,
+        input: JobInput,
+        cancel: Cancel,
+        deadline: Option<Instant>,
+    ) -> Result<Prediction, BatchError> {
         let (reply, rx) = oneshot::channel();
         // Counted before it is sent, so the thread never counts it out first.
         self.metrics.add(1);
-        let refused = match self.tx.try_send(Job { input, cancel, deadline, reply }) {
+        let refused = match self.tx.try_send(Job { input: Some(input), cancel, deadline, reply }) {
             Ok(()) => None,
             Err(TrySendError::Full(_)) => Some(BatchError::QueueFull(self.capacity)),
             Err(TrySendError::Disconnected(_)) => Some(BatchError::Stopped),
@@ -226,8 +256,13 @@ fn run(rx: mpsc::Receiver<Job>, engine: &dyn Engine, config: &BatchConfig, name:
         }
         metrics.add(-(jobs.len() as i64));
         let mut ready: Vec<(Encoded, Job)> = Vec::with_capacity(jobs.len());
-        for job in jobs.into_iter().filter_map(|job| still_wanted(job, metrics)) {
-            match engine.tokenize(&job.input) {
+        for mut job in jobs.into_iter().filter_map(|job| still_wanted(job, metrics)) {
+            let encoded = match job.input.take() {
+                Some(JobInput::Text(input)) => engine.tokenize(&input),
+                Some(JobInput::Encoded(encoded)) => Ok(encoded),
+                None => continue,
+            };
+            match encoded {
                 Ok(encoded) => {
                     metrics.tokens.record(encoded.ids.len() as f64);
                     ready.push((encoded, job));

@@ -57,11 +57,29 @@ struct DownloadArgs {
 }
 
 fn init_logging(format: LogFormat, default_level: &str) {
+    install_logging(format, default_level, std::io::stderr);
+}
+
+/// [`init_logging`] for the server: lines are formatted on the request's thread and
+/// written to stderr by a writer thread, so no request waits on a write. Nothing is
+/// dropped (a full queue of 128k lines blocks its sender); dropping the guard writes
+/// out what is queued.
+fn init_server_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
+    let (writer, guard) =
+        tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(false).finish(std::io::stderr());
+    install_logging(format, "info", writer);
+    guard
+}
+
+fn install_logging<W>(format: LogFormat, default_level: &str, writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     // Colours only on a terminal: log files and shippers get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(ansi);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -115,7 +133,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    init_logging(args.log_format, "info");
+    // Held to the end of `serve`: every queued line is written before an error is.
+    let _log_writer = init_server_logging(args.log_format);
     let config = args.config()?;
     let keys = config.http.api_key.is_some() || config.http.admin_key.is_some();
     let app = App::new(config)?;

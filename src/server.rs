@@ -7,6 +7,7 @@ use crate::cache::{PredictionCache, Tier};
 use crate::config::ServerConfig;
 use crate::engine::hf::HfLoader;
 use crate::engine::Loader;
+use crate::http::state::Shared;
 use crate::http::{router, AppState};
 use crate::model::ModelError;
 use crate::registry::{Registry, RegistryConfig, RegistryError};
@@ -90,11 +91,11 @@ impl App {
     /// The axum router serving this app.
     pub fn router(&self) -> axum::Router {
         router(
-            AppState {
+            AppState::new(Shared {
                 service: self.service.clone(),
                 limits: Arc::new(self.config.limits.clone()),
                 metrics: crate::telemetry::prometheus(),
-            },
+            }),
             &self.config.http,
             &self.config.connections,
         )

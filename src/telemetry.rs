@@ -5,7 +5,8 @@
 //! - HTTP ([`track`]): `sentiserve_http_requests_total{method,route,status}`
 //!   (counter), `sentiserve_http_request_duration_seconds{method,route}` (histogram).
 //! - Cache (`cache`): `sentiserve_cache_hits_total{model}`,
-//!   `sentiserve_cache_misses_total{model}` (counters).
+//!   `sentiserve_cache_misses_total{model}`, `sentiserve_cache_token_hits_total{model}`
+//!   (counters; token hits are the hits found by token ids, see `cache::lookup`).
 //! - Batching (`batch`): `sentiserve_batch_size{model}` (histogram, inputs per forward
 //!   pass), `sentiserve_batch_seconds{model}` (histogram),
 //!   `sentiserve_queue_depth{model}` (gauge, texts waiting),

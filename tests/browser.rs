@@ -112,7 +112,8 @@ async fn analyze_and_clear_cache_work_in_a_real_browser() {
     let bars = client.find_all(Locator::Css("#score-bars .score-bar")).await.unwrap();
     assert_eq!(bars.len(), 2, "one score bar per label");
     assert_eq!(bars[0].attr("data-label").await.unwrap().as_deref(), Some("POSITIVE"));
-    wait_text(&client, "#cache-entries", "1").await;
+    // Two memory entries a text: its own key and its token ids' key.
+    wait_text(&client, "#cache-entries", "2").await;
     click(&client, "#analyze").await;
     wait_text(&client, "#result-cached", "cached").await;
 
@@ -132,7 +133,7 @@ async fn analyze_and_clear_cache_work_in_a_real_browser() {
     assert_eq!(rows.len(), 2);
     assert!(rows[0].text().await.unwrap().contains("POSITIVE"));
     assert!(rows[1].text().await.unwrap().contains("NEGATIVE"));
-    wait_text(&client, "#cache-entries", "3").await;
+    wait_text(&client, "#cache-entries", "6").await;
 
     let screenshot = client.screenshot().await.unwrap();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
@@ -165,7 +166,7 @@ async fn with_both_keys_the_page_clears_with_the_admin_key() {
     text.send_keys("I love this movie!").await.unwrap();
     click(&client, "#analyze").await;
     wait_text(&client, "#result-label", "POSITIVE").await;
-    wait_text(&client, "#cache-entries", "1").await;
+    wait_text(&client, "#cache-entries", "2").await;
 
     // Clearing with only the API key is refused, and the page says why.
     click(&client, "#clear-cache").await;

@@ -287,12 +287,19 @@ async fn an_undecodable_redis_value_is_a_miss_and_ttl_reaches_redis() {
             .as_str()
             .unwrap()
             .to_string();
+    // Redis holds entries by the text's token ids (the cache's second level).
+    let files = sentiserve::model::ModelFiles::from_dir(&common::minilm_dir()).unwrap();
+    let tokenizer = sentiserve::model::Model::load(&files, &candle_core::Device::Cpu).unwrap();
     let key_of = |text: &str| {
+        let encoded = tokenizer.tokenize_input(&sentiserve::model::TextInput::single(text)).unwrap();
         let key = sentiserve::cache::CacheKey {
             model: "minilm".into(),
             identity: fingerprint.as_str().into(),
             num_labels: 2,
-            input: sentiserve::model::TextInput::single(text),
+            input: sentiserve::cache::KeyInput::Tokens(sentiserve::cache::TokenDigest::of(
+                &encoded.ids,
+                &encoded.type_ids,
+            )),
         };
         sentiserve::cache::redis::entry_key("sentiserve", &sentiserve::cache::codec::stored_key(&key, "g0.0"))
     };

@@ -37,11 +37,17 @@ async fn bf16_and_int8_keep_f32_accuracy_through_analyze() {
         let rows = common::labelled(file);
         let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
         let mut labels: Vec<Vec<String>> = Vec::new();
+        // Texts of one request that tokenize the same share one computation, so some
+        // are cached the first time; as many for every dtype, or another dtype's
+        // entries were read.
+        let mut first_cached = None;
         for (name, _) in DTYPES {
             let (code, body) = server.analyze(json!({ "model": name, "texts": texts })).await;
             assert_eq!(code, 200, "{name}: {body}");
             let results = body["results"].as_array().unwrap();
-            assert!(results.iter().all(|r| r["cached"] == false), "{name}: a result came from another dtype's cache");
+            let cached = results.iter().filter(|r| r["cached"] == true).count();
+            assert!(cached < results.len() / 10, "{name}: {cached} of {} cached", results.len());
+            assert_eq!(*first_cached.get_or_insert(cached), cached, "{name}: a result came from another dtype's cache");
             labels.push(results.iter().map(|r| r["label"].as_str().unwrap().to_string()).collect());
         }
         let accuracy = |predicted: &[String]| {

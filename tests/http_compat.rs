@@ -158,7 +158,7 @@ async fn cache_control_no_cache_refreshes_and_no_store_writes_nothing() {
         post(&server, "/analyze", json!({ "text": "no-store text" }), &[("Cache-Control", "max-age=0, No-Cache")])
             .await;
     assert_eq!(body["results"][0]["cached"], false, "no-cache recomputes even when cached");
-    assert_eq!(entries(&server.get_json("/cache").await), 1);
+    assert_eq!(entries(&server.get_json("/cache").await), 2, "the text's key and its token ids' key");
     let (_, body) = server.analyze(json!({ "text": "no-store text" })).await;
     assert_eq!(body["results"][0]["cached"], true, "the refreshed entry serves the next request");
     let misses = server.get_json("/cache").await["misses"].as_u64().unwrap();

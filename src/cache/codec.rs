@@ -8,7 +8,8 @@
 //! over the format version, the model name, the generation tag, the model's
 //! [`super::Identity`] and an unambiguous encoding of the input (the text's length
 //! (u64 LE) and bytes, then `0` for a single text or `1`, the pair's length and bytes,
-//! so no text can collide with a pair, whatever bytes it holds). A new value format,
+//! so no text can collide with a pair, whatever bytes it holds), or, for a token key,
+//! its [`super::key::TokenDigest`] after a first byte with bit 7 set. A new value format,
 //! new weights, new logits settings or a clear (a new generation) give new keys, so
 //! old entries are missed, never misread. SHA-256 keeps a chosen text from landing on
 //! another text's key (a second preimage of 104 bits).
@@ -23,7 +24,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::key::CacheKey;
+use super::key::{CacheKey, KeyInput};
 use crate::model::{Logits, Prediction};
 
 /// Bumped whenever the key or value layout changes (3: identity and length-prefixed
@@ -39,6 +40,8 @@ const CHECKSUM: usize = 4;
 /// Bytes of the model tag and of the entry digest in a stored key.
 const TAG_BYTES: usize = 3;
 const DIGEST_BYTES: usize = 13;
+/// Set in the first hashed byte of a token key ([`KeyInput::Tokens`]).
+const TOKEN_KEY: u8 = 0x80;
 
 /// URL-safe base64 without padding (RFC 4648 §5) of `bytes`, whose length is a
 /// multiple of 3 (so every character stands for whole bytes and prefixes line up).
@@ -107,17 +110,28 @@ fn update_field(hasher: &mut Sha256, bytes: &[u8]) {
 /// [`super::generation::Generations::tag`].
 pub fn stored_key(key: &CacheKey, generation: &str) -> String {
     let mut hasher = Sha256::new();
-    hasher.update([FORMAT_VERSION]);
+    // A token key hashes another first byte, so it can share no key with a text
+    // whatever the rest holds; text keys hash exactly what format 4 did (entries
+    // written before token keys existed stay readable).
+    hasher.update([match key.input {
+        KeyInput::Text(_) => FORMAT_VERSION,
+        KeyInput::Tokens(_) => FORMAT_VERSION | TOKEN_KEY,
+    }]);
     update_field(&mut hasher, key.model.as_bytes());
     update_field(&mut hasher, generation.as_bytes());
     update_field(&mut hasher, key.identity.as_str().as_bytes());
-    update_field(&mut hasher, key.input.text.as_bytes());
-    match &key.input.pair {
-        None => hasher.update([0u8]),
-        Some(pair) => {
-            hasher.update([1u8]);
-            update_field(&mut hasher, pair.as_bytes());
+    match &key.input {
+        KeyInput::Text(input) => {
+            update_field(&mut hasher, input.text.as_bytes());
+            match &input.pair {
+                None => hasher.update([0u8]),
+                Some(pair) => {
+                    hasher.update([1u8]);
+                    update_field(&mut hasher, pair.as_bytes());
+                }
+            }
         }
+        KeyInput::Tokens(digest) => hasher.update(digest.0),
     }
     let digest = hasher.finalize();
     let mut bytes = [0u8; TAG_BYTES + DIGEST_BYTES];
@@ -334,7 +348,8 @@ mod tests {
 
     #[test]
     fn stored_keys_decode_to_their_bytes() {
-        let key = CacheKey { model: "m".into(), identity: "f".into(), num_labels: 2, input: TextInput::single("t") };
+        let key =
+            CacheKey { model: "m".into(), identity: "f".into(), num_labels: 2, input: TextInput::single("t").into() };
         let stored = stored_key(&key, "g0.0");
         let bytes = key_bytes(&stored).unwrap();
         assert_eq!(base64url(&bytes), stored);
@@ -342,6 +357,21 @@ mod tests {
         assert_eq!(key_bytes("too short"), None);
         assert_eq!(key_bytes("AAAAAAAAAAAAAAAAAAAAA*"), None);
         assert_eq!(key_bytes("AAAAAAAAAAAAAAAAAAAAAB"), None, "unused bits set");
+    }
+
+    #[test]
+    fn text_keys_are_those_format_4_wrote_and_token_keys_are_apart() {
+        use crate::cache::key::TokenDigest;
+        let text =
+            CacheKey { model: "m".into(), identity: "f".into(), num_labels: 2, input: TextInput::single("t").into() };
+        // sha256(4 ‖ len‖"m" ‖ len‖"g0.0" ‖ len‖"f" ‖ len‖"t" ‖ 0), computed outside Rust.
+        assert_eq!(stored_key(&text, "g0.0"), "aMQGo4tfMYSTDRz_NqyDlw");
+        let tokens = text.for_tokens(TokenDigest::of(&[101, 102], &[0, 0]));
+        let stored = stored_key(&tokens, "g0.0");
+        assert!(stored.starts_with(&model_prefix("m")), "per-model clears reach token keys");
+        assert_ne!(stored, stored_key(&text, "g0.0"));
+        assert_ne!(stored, stored_key(&tokens, "g1.0"), "a clear's new generation reaches token keys");
+        assert_ne!(stored, stored_key(&text.for_tokens(TokenDigest::of(&[101, 7, 102], &[0, 0, 0])), "g0.0"));
     }
 
     #[test]
@@ -355,8 +385,12 @@ mod tests {
 
     #[test]
     fn keys_separate_models_fingerprints_texts_and_pairs() {
-        let key =
-            |m: &str, f: &str, input: TextInput| CacheKey { model: m.into(), identity: f.into(), num_labels: 2, input };
+        let key = |m: &str, f: &str, input: TextInput| CacheKey {
+            model: m.into(),
+            identity: f.into(),
+            num_labels: 2,
+            input: input.into(),
+        };
         let a = stored_key(&key("m", "f1", TextInput::single("text")), "g0.0");
         assert!(a.starts_with(&model_prefix("m")));
         assert_eq!((a.len(), model_prefix("m").len()), (22, 4));
@@ -376,7 +410,7 @@ mod tests {
     fn no_text_shares_a_key_with_a_pair() {
         // The verified wrong answer: a text holding NUL hashed like the pair around it.
         let key = |input: TextInput| {
-            stored_key(&CacheKey { model: "m".into(), identity: "f".into(), num_labels: 2, input }, "g")
+            stored_key(&CacheKey { model: "m".into(), identity: "f".into(), num_labels: 2, input: input.into() }, "g")
         };
         let pair = key(TextInput::pair("This is terrible", "just kidding, it is wonderful"));
         assert_ne!(pair, key(TextInput::single("This is terrible\u{0}just kidding, it is wonderful")));

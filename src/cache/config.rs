@@ -23,6 +23,9 @@ pub struct CacheConfig {
     pub disk: Option<DiskConfig>,
     /// The Redis tier, if enabled.
     pub redis: Option<RedisConfig>,
+    /// Whether a text that misses is looked up again by its token ids
+    /// ([`super::lookup`]); on by default.
+    pub token_keys: bool,
 }
 
 impl Default for CacheConfig {
@@ -34,6 +37,7 @@ impl Default for CacheConfig {
             tti: None,
             disk: None,
             redis: None,
+            token_keys: true,
         }
     }
 }

@@ -11,6 +11,9 @@
 //! concurrent misses run once (single-flight, through moka's entry API). Tiers below
 //! memory implement [`Tier`].
 //!
+//! An input is looked up by its exact text, then by the token ids it tokenizes to
+//! ([`lookup`]): two texts the model cannot tell apart share an answer.
+//!
 //! Values are logits (and whether the input was truncated), not scores: everything
 //! computed from logits (softmax/sigmoid, ordering, `top_k`) is cheap and done per
 //! response, so no request option that only changes post-processing is in the key; a
@@ -30,6 +33,7 @@ pub mod generation;
 pub mod health;
 pub mod identity;
 pub mod key;
+pub mod lookup;
 pub mod memory;
 pub mod redis;
 pub mod stats;
@@ -42,7 +46,8 @@ use generation::Generations;
 
 pub use config::CacheConfig;
 pub use identity::Identity;
-pub use key::CacheKey;
+pub use key::{CacheKey, KeyInput, TokenDigest};
+pub use lookup::{Source, Tokenized};
 pub use stats::{CacheStats, TierClear, TierCounters, TierStats};
 pub use tier::{Tier, TierError};
 
@@ -66,6 +71,10 @@ pub enum CachePolicy {
 struct Counters {
     hits: AtomicU64,
     misses: AtomicU64,
+    /// Of `hits`, those found by the input's token ids ([`lookup`]).
+    token_hits: AtomicU64,
+    /// The same, per model, for Prometheus.
+    models: stats::ModelMetrics,
 }
 
 /// The tiers below memory, in read order, and the generations their keys carry.
@@ -243,47 +252,15 @@ impl PredictionCache {
         Some(values)
     }
 
-    /// Like [`PredictionCache::get_or_compute`], under a request's cache directive:
-    /// [`CachePolicy::Use`] is `get_or_compute`; [`CachePolicy::Refresh`]
-    /// (`Cache-Control: no-cache`) skips every read, runs `compute` and replaces the
-    /// entry in every tier; [`CachePolicy::Bypass`] (`no-store`) runs `compute` and
-    /// writes nothing. The flag is `false` unless the value came from a tier.
-    ///
-    /// Errors: `compute`'s error.
-    pub async fn lookup<F, E>(
-        &self,
-        key: CacheKey,
-        policy: CachePolicy,
-        compute: F,
-    ) -> Result<(Prediction, bool), Arc<E>>
-    where
-        F: std::future::Future<Output = Result<Prediction, E>>,
-        E: Send + Sync + 'static,
-    {
-        match policy {
-            CachePolicy::Use => self.get_or_compute(key, compute).await,
-            CachePolicy::Refresh | CachePolicy::Bypass => {
-                let prediction = compute.await.map_err(Arc::new)?;
-                self.count(&key.model, false);
-                if policy == CachePolicy::Refresh {
-                    let value = Stamped::new(prediction.clone(), self.config.ttl_for(&key.model));
-                    self.lower.write(&self.lower.stored_key(&key), &value);
-                    self.memory.insert(key, value).await;
-                    self.memory.counters.wrote();
-                }
-                Ok((prediction, false))
-            }
-        }
-    }
-
-    fn count(&self, model: &str, cached: bool) {
-        let (counter, metric) = if cached {
-            (&self.counters.hits, "sentiserve_cache_hits_total")
+    pub(crate) fn count(&self, model: &Arc<str>, cached: bool) {
+        let counters = self.counters.models.of(model);
+        if cached {
+            self.counters.hits.fetch_add(1, Ordering::Relaxed);
+            counters.hits.increment(1);
         } else {
-            (&self.counters.misses, "sentiserve_cache_misses_total")
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!(metric, "model" => model.to_string()).increment(1);
+            self.counters.misses.fetch_add(1, Ordering::Relaxed);
+            counters.misses.increment(1);
+        }
     }
 
     /// Drops every entry, or one model's (all its identities), from every tier.
@@ -322,6 +299,7 @@ impl PredictionCache {
             bytes: memory.bytes.unwrap_or(0),
             capacity_bytes: self.config.capacity_bytes,
             hits,
+            token_hits: self.counters.token_hits.load(Ordering::Relaxed),
             misses,
             hit_rate: if lookups == 0 { 0.0 } else { hits as f64 / lookups as f64 },
             evictions: memory.evictions,

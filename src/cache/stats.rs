@@ -96,6 +96,9 @@ pub struct CacheStats {
     pub capacity_bytes: u64,
     /// Lookups answered by any tier (including waits on an identical in-flight miss).
     pub hits: u64,
+    /// Of `hits`, those answered by another text with the same token ids (case for an
+    /// uncased model, spacing, a tail past the truncation limit).
+    pub token_hits: u64,
     /// Lookups that ran the model.
     pub misses: u64,
     /// `hits / (hits + misses)`, 0 when there were no lookups.
@@ -123,4 +126,43 @@ pub struct TierClear {
     pub removed: Option<u64>,
     /// Why clearing failed.
     pub error: Option<String>,
+}
+
+/// The Prometheus counters of one model, looked up once per model rather than once
+/// per lookup (building a labelled key allocates and hashes).
+#[derive(Clone)]
+pub struct ModelCounters {
+    /// `sentiserve_cache_hits_total{model}`.
+    pub hits: metrics::Counter,
+    /// `sentiserve_cache_misses_total{model}`.
+    pub misses: metrics::Counter,
+    /// `sentiserve_cache_token_hits_total{model}`.
+    pub token_hits: metrics::Counter,
+}
+
+/// [`ModelCounters`] by model name.
+#[derive(Default)]
+pub struct ModelMetrics(std::sync::RwLock<std::collections::HashMap<std::sync::Arc<str>, ModelCounters>>);
+
+impl std::fmt::Debug for ModelMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ModelMetrics")
+    }
+}
+
+impl ModelMetrics {
+    /// `model`'s counters, registered on first use.
+    pub fn of(&self, model: &std::sync::Arc<str>) -> ModelCounters {
+        if let Some(counters) = self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&**model) {
+            return counters.clone();
+        }
+        let label = model.to_string();
+        let counters = ModelCounters {
+            hits: metrics::counter!("sentiserve_cache_hits_total", "model" => label.clone()),
+            misses: metrics::counter!("sentiserve_cache_misses_total", "model" => label.clone()),
+            token_hits: metrics::counter!("sentiserve_cache_token_hits_total", "model" => label),
+        };
+        let mut map = self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.entry(std::sync::Arc::clone(model)).or_insert(counters).clone()
+    }
 }

@@ -11,7 +11,12 @@ use futures::future::BoxFuture;
 use super::*;
 
 fn key(model: &str, text: &str) -> CacheKey {
-    CacheKey { model: model.into(), identity: "fp".into(), num_labels: 1, input: crate::model::TextInput::single(text) }
+    CacheKey {
+        model: model.into(),
+        identity: "fp".into(),
+        num_labels: 1,
+        input: crate::model::TextInput::single(text).into(),
+    }
 }
 
 fn prediction(value: f32) -> Prediction {

@@ -79,6 +79,11 @@ pub struct ServeArgs {
     /// Cache time-to-idle in seconds (entries expire this long after the last read).
     #[arg(long, env = "SENTISERVE_CACHE_TTI_SECS")]
     pub cache_tti_secs: Option<u64>,
+    /// Look a text that misses up again by its token ids, so texts the model cannot
+    /// tell apart (case for an uncased model, spacing, tails past the limit) share one
+    /// answer (`false`: exact texts only).
+    #[arg(long, env = "SENTISERVE_CACHE_TOKEN_KEYS", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub cache_token_keys: bool,
     /// Enable the disk cache tier in this directory (survives restarts).
     #[arg(long, env = "SENTISERVE_CACHE_DIR", value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
@@ -235,6 +240,7 @@ impl ServeArgs {
                 ttl: secs(self.cache_ttl_secs),
                 model_ttl: std::collections::HashMap::new(),
                 tti: secs(self.cache_tti_secs),
+                token_keys: self.cache_token_keys,
                 disk: self.cache_dir.clone().map(|dir| DiskConfig { dir, capacity_bytes: self.cache_disk_max_bytes }),
                 redis: self.redis_url.as_ref().map(|url| RedisConfig {
                     url: url.expose().to_string(),

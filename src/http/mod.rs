@@ -11,6 +11,7 @@ pub mod head_errors;
 pub mod listener;
 pub mod openapi;
 pub mod request;
+pub mod request_id;
 pub mod rerank;
 pub mod routes;
 pub mod state;
@@ -26,7 +27,7 @@ use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::{Extension, Router};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_http::LatencyUnit;
 
@@ -34,14 +35,7 @@ use crate::config::{ConnectionLimits, HttpConfig};
 use error::{ApiError, ErrorKind};
 pub use state::AppState;
 
-/// The `x-request-id` header: taken from the request when present, else a new UUID;
-/// echoed on the response and attached to the request's log line.
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// Longest `x-request-id` accepted from a client, bytes; a longer one (or one with
-/// characters outside visible ASCII) is replaced by a new UUID, so ids cannot forge
-/// log lines.
-pub const MAX_REQUEST_ID_BYTES: usize = 128;
+pub use request_id::{MAX_REQUEST_ID_BYTES, REQUEST_ID};
 
 /// Builds the router with every route and layer.
 pub fn router(state: AppState, http: &HttpConfig, connections: &ConnectionLimits) -> Router {
@@ -56,7 +50,7 @@ pub fn router(state: AppState, http: &HttpConfig, connections: &ConnectionLimits
     // feature), reading the same /openapi.json.
     let swagger: Router<AppState> =
         utoipa_swagger_ui::SwaggerUi::new("/docs").config(utoipa_swagger_ui::Config::new(["/openapi.json"])).into();
-    let router: Router<AppState> = router
+    let routed: Router = router
         .merge(swagger)
         // Inside request ids, tracing and metrics (a 413 for a declared length is
         // logged and counted like any answer), outside the keys (it needs none).
@@ -67,12 +61,15 @@ pub fn router(state: AppState, http: &HttpConfig, connections: &ConnectionLimits
         .route_layer(axum::middleware::from_fn(crate::telemetry::track))
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .fallback(|| async { ApiError::no_route() })
-        .layer(DefaultBodyLimit::max(max_body))
-        .layer(Extension(document))
-        .layer(CatchPanicLayer::custom(|_| {
-            axum::response::IntoResponse::into_response(ApiError::new(ErrorKind::Internal, "internal error"))
-        }))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .with_state(state);
+    // The layers every request passes, outermost first, around the routed router as
+    // one service: a layer added with `Router::layer` wraps every route, and axum
+    // clones a route's whole stack on each request.
+    let stack = tower::ServiceBuilder::new()
+        .option_layer(cors(&http.cors_origins))
+        .layer(axum::middleware::from_fn_with_state(connections.max_header_bytes, limit_head))
+        .layer(axum::middleware::map_request(request_id::sanitize))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, request_id::RequestUuids::default()))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &axum::http::Request<axum::body::Body>| {
@@ -83,27 +80,14 @@ pub fn router(state: AppState, http: &HttpConfig, connections: &ConnectionLimits
                 .on_failure(())
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(LatencyUnit::Micros)),
         )
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(axum::middleware::map_request(sanitize_request_id))
-        .layer(axum::middleware::from_fn_with_state(connections.max_header_bytes, limit_head));
-    let router = match cors(&http.cors_origins) {
-        Some(layer) => router.layer(layer),
-        None => router,
-    };
-    router.with_state(state)
-}
-
-/// Drops a client's `x-request-id` that is too long or not visible ASCII (a new one
-/// is generated in its place).
-async fn sanitize_request_id(mut req: axum::extract::Request) -> axum::extract::Request {
-    let valid = |v: &HeaderValue| {
-        let bytes = v.as_bytes();
-        !bytes.is_empty() && bytes.len() <= MAX_REQUEST_ID_BYTES && bytes.iter().all(|b| b.is_ascii_graphic())
-    };
-    if req.headers().get(REQUEST_ID).is_some_and(|v| !valid(v)) {
-        req.headers_mut().remove(REQUEST_ID);
-    }
-    req
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(CatchPanicLayer::custom(|_| {
+            axum::response::IntoResponse::into_response(ApiError::new(ErrorKind::Internal, "internal error"))
+        }))
+        .layer(Extension(document))
+        .layer(DefaultBodyLimit::max(max_body))
+        .service(routed);
+    Router::new().fallback_service(stack)
 }
 
 /// 431 with the JSON error shape for a request head over `max_header_bytes` (hyper
@@ -113,8 +97,12 @@ async fn limit_head(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let head: usize = req.uri().to_string().len()
-        + req.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum::<usize>();
+    let uri = req.uri();
+    let uri_bytes = uri.scheme_str().map_or(0, |s| s.len() + 3)
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path_and_query().map_or(0, |p| p.as_str().len());
+    let head: usize =
+        uri_bytes + req.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum::<usize>();
     if head > max_header_bytes {
         return axum::response::IntoResponse::into_response(ApiError::new(
             ErrorKind::HeadersTooLarge,

@@ -9,9 +9,9 @@ use futures::future::try_join_all;
 
 use super::{Analysis, ServiceError, TextResult};
 use crate::batch::{BatchError, Cancel};
-use crate::cache::{CacheKey, CachePolicy, PredictionCache};
+use crate::cache::{CacheKey, CachePolicy, PredictionCache, TokenDigest, Tokenized};
 use crate::engine::Engine;
-use crate::model::{Classification, ModelError, ScoreFunction, TextInput};
+use crate::model::{Classification, Encoded, ModelError, ScoreFunction, TextInput};
 use crate::registry::LoadedModel;
 
 /// Per-call options of [`Service::analyze`]: the post-processing options of
@@ -47,9 +47,10 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// One input's cache lookup, computing through the model's batcher on a miss. A text
-/// dropped because *another* request that shared its single-flight computation went
-/// away (or passed its deadline) is looked up again.
+/// One input's cache lookup (its exact text, then its token ids), computing through
+/// the model's batcher on a miss. A text dropped because *another* request that
+/// shared its single-flight computation went away (or passed its deadline) is looked
+/// up again.
 async fn lookup(
     cache: PredictionCache,
     loaded: Arc<LoadedModel>,
@@ -62,16 +63,35 @@ async fn lookup(
             model: Arc::clone(&loaded.name),
             identity: loaded.identity.clone(),
             num_labels: loaded.engine.info().id2label.len(),
-            input: input.clone(),
+            input: input.clone().into(),
         };
-        let compute = loaded.batcher.classify(input.clone(), cancel.clone(), options.deadline);
+        let compute = {
+            let (loaded, cancel) = (Arc::clone(&loaded), cancel.clone());
+            move |encoded| async move { loaded.batcher.classify_encoded(encoded, cancel, options.deadline).await }
+        };
         let own_deadline_passed = || options.deadline.is_some_and(|d| d <= Instant::now());
-        match cache.lookup(key, options.cache, compute).await {
+        match cache.lookup(key, options.cache, tokenize(&loaded.engine, &input), compute).await {
             Err(e) if matches!(*e, BatchError::Cancelled) && !cancel.is_cancelled() => continue,
             Err(e) if matches!(*e, BatchError::DeadlineExceeded) && !own_deadline_passed() => continue,
-            outcome => return outcome,
+            outcome => return outcome.map(|(prediction, source)| (prediction, source.cached())),
         }
     }
+}
+
+/// Tokenizes `input` on the blocking pool for the cache's second level.
+///
+/// Errors: [`BatchError::Inference`] with the tokenizer's error.
+async fn tokenize(engine: &Arc<dyn Engine>, input: &TextInput) -> Result<Tokenized<Encoded>, BatchError> {
+    let (engine, input) = (Arc::clone(engine), input.clone());
+    tokio::task::spawn_blocking(move || engine.tokenize(&input))
+        .await
+        .unwrap_or_else(|e| Err(ModelError::Panic { during: "tokenization", message: e.to_string() }))
+        .map(|encoded| Tokenized {
+            digest: TokenDigest::of(&encoded.ids, &encoded.type_ids),
+            truncated: encoded.truncated,
+            input: encoded,
+        })
+        .map_err(|e| BatchError::Inference(Arc::new(e)))
 }
 
 /// Refuses the first input longer than the model's limit. Tokenizes on the blocking
@@ -157,7 +177,7 @@ impl super::Service {
                     model: Arc::clone(&loaded.name),
                     identity: loaded.identity.clone(),
                     num_labels: loaded.engine.info().id2label.len(),
-                    input: (*input).clone(),
+                    input: (*input).clone().into(),
                 })
                 .collect();
             if let Some(hits) = self.cache.memory_hits(&keys).await {

@@ -10,4 +10,5 @@ mod api;
 mod cache;
 mod identity;
 mod registry;
+mod tokens;
 mod ttl;

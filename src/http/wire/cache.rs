@@ -67,6 +67,9 @@ pub struct CacheStats {
     pub capacity_bytes: u64,
     /// Lookups answered by any tier (including waits on an identical in-flight miss).
     pub hits: u64,
+    /// Of `hits`, those answered by another text with the same token ids (case for an
+    /// uncased model, spacing, a tail past the truncation limit).
+    pub token_hits: u64,
     /// Lookups that ran the model.
     pub misses: u64,
     /// `hits / (hits + misses)`, 0 when there were no lookups.
@@ -90,6 +93,7 @@ impl From<cache::CacheStats> for CacheStats {
             bytes,
             capacity_bytes,
             hits,
+            token_hits,
             misses,
             hit_rate,
             evictions,
@@ -103,6 +107,7 @@ impl From<cache::CacheStats> for CacheStats {
             bytes,
             capacity_bytes,
             hits,
+            token_hits,
             misses,
             hit_rate,
             evictions,
@@ -179,6 +184,7 @@ mod tests {
             bytes: 2,
             capacity_bytes: 3,
             hits: 4,
+            token_hits: 1,
             misses: 5,
             hit_rate: 0.44,
             evictions: 6,
