@@ -111,8 +111,8 @@ fn update_field(hasher: &mut Sha256, bytes: &[u8]) {
 pub fn stored_key(key: &CacheKey, generation: &str) -> String {
     let mut hasher = Sha256::new();
     // A token key hashes another first byte, so it can share no key with a text
-    // whatever the rest holds; text keys hash exactly what format 4 did (entries
-    // written before token keys existed stay readable).
+    // whatever the rest holds; text keys hash exactly what format 4 did (with token
+    // keys off, entries written before token keys existed stay readable).
     hasher.update([match key.input {
         KeyInput::Text(_) => FORMAT_VERSION,
         KeyInput::Tokens(_) => FORMAT_VERSION | TOKEN_KEY,

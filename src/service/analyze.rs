@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::future::try_join_all;
+use tokio::sync::Semaphore;
 
 use super::{Analysis, ServiceError, TextResult};
 use crate::batch::{BatchError, Cancel};
@@ -53,6 +54,7 @@ impl Drop for CancelOnDrop {
 /// up again.
 async fn lookup(
     cache: PredictionCache,
+    tokenizers: Arc<Semaphore>,
     loaded: Arc<LoadedModel>,
     input: TextInput,
     options: AnalyzeOptions,
@@ -70,7 +72,8 @@ async fn lookup(
             move |encoded| async move { loaded.batcher.classify_encoded(encoded, cancel, options.deadline).await }
         };
         let own_deadline_passed = || options.deadline.is_some_and(|d| d <= Instant::now());
-        match cache.lookup(key, options.cache, tokenize(&loaded.engine, &input), compute).await {
+        let tokenized = tokenize(&tokenizers, &loaded.engine, &input);
+        match cache.lookup(key, options.cache, tokenized, compute).await {
             Err(e) if matches!(*e, BatchError::Cancelled) && !cancel.is_cancelled() => continue,
             Err(e) if matches!(*e, BatchError::DeadlineExceeded) && !own_deadline_passed() => continue,
             outcome => return outcome.map(|(prediction, source)| (prediction, source.cached())),
@@ -78,11 +81,18 @@ async fn lookup(
     }
 }
 
-/// Tokenizes `input` on the blocking pool for the cache's second level.
+/// Tokenizes `input` on the blocking pool for the cache's second level, at most as
+/// many at once as `tokenizers` has permits.
 ///
 /// Errors: [`BatchError::Inference`] with the tokenizer's error.
-async fn tokenize(engine: &Arc<dyn Engine>, input: &TextInput) -> Result<Tokenized<Encoded>, BatchError> {
+async fn tokenize(
+    tokenizers: &Semaphore,
+    engine: &Arc<dyn Engine>,
+    input: &TextInput,
+) -> Result<Tokenized<Encoded>, BatchError> {
     let (engine, input) = (Arc::clone(engine), input.clone());
+    // The semaphore is never closed, so a permit always comes.
+    let _permit = tokenizers.acquire().await.ok();
     tokio::task::spawn_blocking(move || engine.tokenize(&input))
         .await
         .unwrap_or_else(|e| Err(ModelError::Panic { during: "tokenization", message: e.to_string() }))
@@ -192,7 +202,10 @@ impl super::Service {
         let _guard = CancelOnDrop(cancel.clone());
         let lookups: Vec<_> = unique
             .iter()
-            .map(|input| lookup(self.cache.clone(), Arc::clone(&loaded), (*input).clone(), *options, cancel.clone()))
+            .map(|input| {
+                let tokenizers = Arc::clone(&self.tokenizers);
+                lookup(self.cache.clone(), tokenizers, Arc::clone(&loaded), (*input).clone(), *options, cancel.clone())
+            })
             .collect();
         let outcomes = tokio::spawn(try_join_all(lookups))
             .await

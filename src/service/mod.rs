@@ -27,12 +27,16 @@ pub struct Service {
     cache: PredictionCache,
     /// Models readiness waits for.
     preload: Arc<Vec<String>>,
+    /// Tokenizations for the cache's second level running at once on the blocking
+    /// pool: one per core, so a request of many misses does not start a thread each.
+    tokenizers: Arc<tokio::sync::Semaphore>,
 }
 
 impl Service {
     /// A service over `registry` and `cache`; readiness waits for `preload`.
     pub fn new(registry: Registry, cache: PredictionCache, preload: Vec<String>) -> Self {
-        Self { registry, cache, preload: Arc::new(preload) }
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        Self { registry, cache, preload: Arc::new(preload), tokenizers: Arc::new(tokio::sync::Semaphore::new(cores)) }
     }
 
     /// The model's limits and labels (`GET /info`), loading it if needed.
