@@ -20,7 +20,9 @@ digest() {
   local graph
   graph=$(cargo tree --locked -e normal,build,features --features cuda --prefix none) || return 1
   {
-    sort -u <<<"$graph"
+    # Without the checkout's path (`sentiserve v0.1.0 (/some/dir)`), so a clone
+    # anywhere gets the digest its inputs have.
+    sed -E 's| \(/[^)]*\)( \(\*\))?$|\1|' <<<"$graph" | sort -u
     grep -rlE 'feature *= *"(cuda|metal)"' src | sort | xargs -r cat
     sed -n '/^\[features\]/,/^\[/p' Cargo.toml
   } | sha256sum | cut -d' ' -f1

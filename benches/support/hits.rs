@@ -30,13 +30,12 @@ struct WrkRun {
 /// `wrk -t2 -cN` for `seconds` over `bodies` (one JSON body a line), sending `key`.
 fn wrk(base: &str, bodies: &Path, connections: usize, seconds: u64, key: &str) -> Option<WrkRun> {
     let output = Command::new("wrk")
-        .args(["-t2", &format!("-c{connections}"), &format!("-d{seconds}s"), "-H"])
-        .arg(format!("Authorization: Bearer {key}"))
-        .arg("-s")
+        .args(["-t2", &format!("-c{connections}"), &format!("-d{seconds}s"), "-s"])
         .arg(root().join("benches/support/hits.lua"))
         .arg(base)
         .arg("--")
         .arg(bodies)
+        .arg(key)
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&output.stdout);
