@@ -1,7 +1,8 @@
 //! Dynamic batching: one bounded queue per model, drained by one inference thread.
 //!
-//! Callers submit single texts; the thread takes everything queued (waiting up to
-//! `max_wait` for more), tokenizes it, sorts it by length so that texts of similar
+//! Callers submit single inputs, tokenized already (the service tokenizes on the
+//! blocking pool for the cache's second level); the thread takes everything queued
+//! (waiting up to `max_wait` for more), sorts it by length so that texts of similar
 //! length share a batch, and runs batches bounded by `max_batch_size` texts and
 //! `max_batch_tokens` padded tokens. On the CPU batches run packed (no padding, see
 //! `model::kernels::attention`), so sorting mainly bounds memory; on GPUs it keeps padding
@@ -17,7 +18,7 @@ use tokio::sync::oneshot;
 
 use crate::defaults;
 use crate::engine::Engine;
-use crate::model::{Encoded, ModelError, Prediction, TextInput};
+use crate::model::{Encoded, ModelError, Prediction};
 
 /// How many batches' worth of queued texts the thread takes at once
 /// (`COLLECT_BATCHES × max_batch_size`): enough that length-sorting groups similar
@@ -104,16 +105,9 @@ impl Cancel {
     }
 }
 
-/// What a job carries: a text the thread tokenizes, or an input tokenized already
-/// (by the cache's second-level lookup).
-enum JobInput {
-    Text(TextInput),
-    Encoded(Encoded),
-}
-
 struct Job {
-    /// Taken by the thread when it tokenizes (`None` from then on).
-    input: Option<JobInput>,
+    /// Taken by the thread when it batches the job (`None` from then on).
+    input: Option<Encoded>,
     cancel: Cancel,
     deadline: Option<Instant>,
     reply: oneshot::Sender<Result<Prediction, BatchError>>,
@@ -179,38 +173,17 @@ impl Batcher {
         self.capacity
     }
 
-    /// Queues one input (a text or a text pair) and waits for its prediction. When
+    /// Queues one input, tokenized by this batcher's engine
+    /// ([`crate::engine::Engine::tokenize`]), and waits for its prediction. When
     /// `cancel` is set, or `deadline` passes, before the input's batch starts, it is
     /// dropped unrun.
     ///
     /// Errors: [`BatchError::QueueFull`] at once when the queue is full;
     /// [`BatchError::Inference`], [`BatchError::Stopped`],
     /// [`BatchError::Cancelled`] or [`BatchError::DeadlineExceeded`] from the thread.
-    pub async fn classify(
-        &self,
-        input: TextInput,
-        cancel: Cancel,
-        deadline: Option<Instant>,
-    ) -> Result<Prediction, BatchError> {
-        self.submit(JobInput::Text(input), cancel, deadline).await
-    }
-
-    /// Like [`Batcher::classify`], for an input tokenized already (by
-    /// [`crate::engine::Engine::tokenize`] of this batcher's engine).
-    ///
-    /// Errors: as [`Batcher::classify`].
     pub async fn classify_encoded(
         &self,
-        encoded: Encoded,
-        cancel: Cancel,
-        deadline: Option<Instant>,
-    ) -> Result<Prediction, BatchError> {
-        self.submit(JobInput::Encoded(encoded), cancel, deadline).await
-    }
-
-    async fn submit(
-        &self,
-        input: JobInput,
+        input: Encoded,
         cancel: Cancel,
         deadline: Option<Instant>,
     ) -> Result<Prediction, BatchError> {
@@ -230,7 +203,7 @@ impl Batcher {
     }
 }
 
-/// The thread's loop: collect, drop what is cancelled or late, tokenize, sort, split,
+/// The thread's loop: collect, drop what is cancelled or late, sort, split,
 /// and run each batch after dropping, again, what went away or passed its deadline
 /// while the batches before it ran.
 fn run(rx: mpsc::Receiver<Job>, engine: &dyn Engine, config: &BatchConfig, name: &str, metrics: &QueueMetrics) {
@@ -257,19 +230,9 @@ fn run(rx: mpsc::Receiver<Job>, engine: &dyn Engine, config: &BatchConfig, name:
         metrics.add(-(jobs.len() as i64));
         let mut ready: Vec<(Encoded, Job)> = Vec::with_capacity(jobs.len());
         for mut job in jobs.into_iter().filter_map(|job| still_wanted(job, metrics)) {
-            let encoded = match job.input.take() {
-                Some(JobInput::Text(input)) => engine.tokenize(&input),
-                Some(JobInput::Encoded(encoded)) => Ok(encoded),
-                None => continue,
-            };
-            match encoded {
-                Ok(encoded) => {
-                    metrics.tokens.record(encoded.ids.len() as f64);
-                    ready.push((encoded, job));
-                }
-                Err(e) => {
-                    let _ = job.reply.send(Err(BatchError::Inference(Arc::new(e))));
-                }
+            if let Some(encoded) = job.input.take() {
+                metrics.tokens.record(encoded.ids.len() as f64);
+                ready.push((encoded, job));
             }
         }
         ready.sort_by_key(|(encoded, _)| encoded.ids.len());
