@@ -28,6 +28,11 @@
 //! 2 × 32 × 2 = 128 → 717 GOP/s; int8 `vpdpbusd` 2 × 64 × 2 = 256 → 1,434 GOP/s. Ops
 //! are counted as in f32 (2 per multiply-add of the model's products).
 //!
+//! Last, the tasks (`support/tasks.rs`): zero-shot classification (4 labels) and rerank
+//! (1 query × 16 texts) on the tiny random-weight fixtures, beside PyTorch
+//! (`support/task_baselines.py`: the zero-shot pipeline and a cross-encoder) on the same
+//! inputs and threads; `BENCH_MODELS=tasks` runs them without the models above.
+//!
 //! Environment: `PYTORCH_PYTHON` (default /tmp/ptvenv/bin/python), `BENCH_SECONDS` for
 //! the all-hit run (default 5), `BENCH_SKIP_PYTORCH=1`, and `BENCH_BASELINE_BIN=PATH`:
 //! another sentiserve binary (e.g. a build of the previous commit) driven through the
@@ -45,6 +50,8 @@ mod flops;
 mod hits;
 #[path = "support/synthetic.rs"]
 mod synthetic;
+#[path = "support/tasks.rs"]
+mod tasks;
 
 use sentiserve::model::{Model, ModelFiles};
 use serde_json::{json, Value};
@@ -583,6 +590,9 @@ async fn main() {
             summary.push(row);
         }
         summary.push(json!({ "model": name, "baselines": baselines }));
+    }
+    if wanted.is_empty() || wanted.iter().any(|w| w == "tasks") {
+        tasks::compare(&binaries[0].1, &client, &imdb, &amazon).await;
     }
     let mut markdown = vec![
         "| model | system | dtype | batch | sentences/s | p50 ms (request; batch for baselines) | GOP/s | of peak |"

@@ -291,7 +291,9 @@ async fn an_undecodable_redis_value_is_a_miss_and_ttl_reaches_redis() {
     let files = sentiserve::model::ModelFiles::from_dir(&common::minilm_dir()).unwrap();
     let tokenizer = sentiserve::model::Model::load(&files, &candle_core::Device::Cpu).unwrap();
     let key_of = |text: &str| {
-        let encoded = tokenizer.tokenize_input(&sentiserve::model::TextInput::single(text)).unwrap();
+        let encoded = tokenizer
+            .tokenize_input(&sentiserve::model::TextInput::single(text), sentiserve::model::TruncationSide::Right)
+            .unwrap();
         let key = sentiserve::cache::CacheKey {
             model: "minilm".into(),
             identity: fingerprint.as_str().into(),

@@ -197,22 +197,31 @@ async fn tei_predict_and_info_have_tei_shapes() {
     let best = rows[0].logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     assert!((pair[0]["score"].as_f64().unwrap() - f64::from(best)).abs() < 1e-4, "{pair}");
 
+    // TEI's error shape and types.
     for bad in [
         json!({ "inputs": ["a", "b", "c"] }),
         json!({ "inputs": 3 }),
-        json!({ "inputs": "a", "truncation_direction": "left" }),
+        json!({ "inputs": "a", "truncation_direction": "up" }),
     ] {
         let (status, body) = post(&server, "/predict", bad.clone(), &[]).await;
         assert_eq!(status, 422, "{bad} → {body}");
+        assert_eq!(body["error_type"], "Validation", "{body}");
+        assert!(body["error"].is_string(), "{body}");
     }
+    let (status, body) = post(&server, "/predict", json!({ "inputs": [] }), &[]).await;
+    assert_eq!((status, body["error_type"].as_str()), (400, Some("Empty")), "{body}");
+    let (status, body) = post(&server, "/predict", json!({ "inputs": "a", "not_a_tei_field": 1 }), &[]).await;
+    assert_eq!(status, 200, "unknown fields are ignored, as TEI does: {body}");
 
     let info = server.get_json("/info").await;
+    assert_eq!(info["served_model_name"], "minilm");
     assert_eq!(info["model_name"], "minilm");
     assert_eq!(info["max_input_length"], 512);
     assert_eq!(info["model_type"]["classifier"]["id2label"]["1"], "POSITIVE");
     assert_eq!(info["model_type"]["classifier"]["label2id"]["NEGATIVE"], 0);
     let (status, body) = server.get("/info?model=nope").await;
-    assert_eq!((status, body["error"]["type"].clone()), (404, json!("model_not_found")));
+    assert_eq!((status, body["error_type"].clone()), (404, json!("Validation")), "{body}");
+    assert!(body["error"].as_str().unwrap().contains("nope"), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -4,7 +4,7 @@
 mod common;
 
 use candle_core::Device;
-use sentiserve::model::{Encoded, Execution, Model, ModelFiles, TextInput};
+use sentiserve::model::{Encoded, Execution, Model, ModelFiles, TextInput, TruncationSide};
 
 const TOLERANCE: f32 = 1e-4;
 
@@ -68,7 +68,9 @@ fn check_pair_parity(dir: &std::path::Path) {
         let mut encoded = Vec::new();
         for row in &rows {
             let what = format!("{} / {execution:?} / {:.30?} + {:.30?}", dir.display(), row.text, row.text_pair);
-            let enc = model.tokenize_input(&TextInput::pair(row.text.as_str(), row.text_pair.as_str())).unwrap();
+            let enc = model
+                .tokenize_input(&TextInput::pair(row.text.as_str(), row.text_pair.as_str()), TruncationSide::Right)
+                .unwrap();
             assert_eq!(enc.ids, row.input_ids, "{what}: token ids");
             assert_eq!(enc.type_ids, row.token_type_ids, "{what}: token_type_ids");
             let logits = model.logits(&[&enc]).unwrap().remove(0);

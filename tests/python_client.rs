@@ -1,6 +1,8 @@
 //! The Python client (`clients/python`), `huggingface_hub.InferenceClient` and the
 //! Streamlit example (`examples/streamlit/app.py`, driven in headless Chromium) against
-//! a real server: runs their pytest suites with `SENTISERVE_URL` pointing at it.
+//! a real server: runs their pytest suites with `SENTISERVE_URL` pointing at it. Besides
+//! MiniLM (the default), the server has the tiny NLI and cross-encoder fixtures as
+//! `nli` and `reranker`, for the client's `zero_shot` and `rerank` (`test_tasks.py`).
 //!
 //! The test venv (`target/test-venv`, made by scripts/test-deps.sh, which `make test`
 //! runs) holds pytest, httpx, huggingface_hub, streamlit and selenium.
@@ -54,8 +56,15 @@ fn pytest(url: &str, extra_env: &[(&str, &str)]) {
 async fn python_client_inference_client_and_streamlit_app_pass_against_a_server_with_a_key() {
     // `broken` names a directory that does not exist: the client's 503 test loads it.
     let missing = tempfile::tempdir().unwrap().path().join("no-model-here");
-    let mut config = config(&[("minilm", common::minilm_dir()), ("broken", missing)]);
-    config.preload = vec!["minilm".into()];
+    let models = [
+        ("minilm", common::minilm_dir()),
+        ("broken", missing),
+        // The names clients/python/tests/test_tasks.py uses.
+        ("nli", common::tiny_dir("deberta-v2")),
+        ("reranker", common::tiny_dir("bert-reranker")),
+    ];
+    let mut config = config(&models);
+    config.preload = vec!["minilm".into(), "nli".into(), "reranker".into()];
     config.http.api_key = Some(API_KEY.into());
     let server = start(config).await;
     server.wait_health(200).await;

@@ -60,12 +60,12 @@ async fn rerank_refuses_a_classifier_and_bad_requests() {
     let server = server().await;
     let body = json!({ "query": "q", "texts": ["a", "b"] });
     let (status, error) = rerank(&server, "?model=minilm", body.clone()).await;
-    assert_eq!(status, 409, "{error}");
-    assert_eq!(error["error"]["type"], "not_a_reranker");
-    assert!(error["error"]["message"].as_str().unwrap().contains("2 labels"), "{error}");
+    assert_eq!(status, 424, "TEI's status for a model that is not a re-ranker: {error}");
+    assert_eq!(error["error_type"], "Backend");
+    assert!(error["error"].as_str().unwrap().contains("2 labels"), "{error}");
 
     let (status, error) = rerank(&server, "", json!({ "query": "q", "texts": [] })).await;
-    assert_eq!((status, error["error"]["type"].as_str()), (422, Some("invalid_request")));
+    assert_eq!((status, error["error_type"].as_str()), (400, Some("Empty")), "{error}");
     let (status, _) = rerank(&server, "", json!({ "query": "q" })).await;
     assert_eq!(status, 422);
     let (status, _) = rerank(&server, "?model=nope", body).await;

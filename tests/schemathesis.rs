@@ -16,14 +16,26 @@ const MAX_EXAMPLES: &str = "30";
 const SEED: &str = "20261127";
 const API_KEY: &str = "fuzz-api-key";
 
+/// TEI's routes that sentiserve serves, as named in TEI's document.
+const TEI_PATHS: [&str; 5] = ["/predict", "/rerank", "/info", "/tokenize", "/decode"];
+
 fn schemathesis(base: &str, headers: &[String]) {
+    run(&[format!("{base}/openapi.json")], None, headers);
+}
+
+/// Runs schemathesis with `target` (a document URL, or a file and its options), the
+/// `settings` file if any, and every check.
+fn run(target: &[String], settings: Option<&str>, headers: &[String]) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let bin = root.join("target/test-venv/bin/schemathesis");
     assert!(bin.exists(), "run scripts/test-deps.sh (make test does) to install schemathesis");
     let mut command = Command::new(bin);
+    if let Some(settings) = settings {
+        command.args(["--config-file", settings]);
+    }
     command
         .arg("run")
-        .arg(format!("{base}/openapi.json"))
+        .args(target)
         .args(["--checks", "all", "--max-examples", MAX_EXAMPLES, "--seed", SEED, "--workers", "1"])
         .args(["--generation-deterministic", "--no-color", "--request-timeout", "60"])
         .current_dir(root.join("target")) // its .schemathesis/ reports land there
@@ -65,4 +77,20 @@ async fn every_operation_holds_under_generated_requests_with_a_key() {
     let base = server.base.clone();
     let auth = format!("Authorization: Bearer {API_KEY}");
     tokio::task::spawn_blocking(move || schemathesis(&base, &[auth])).await.unwrap();
+}
+
+/// TEI's own published document (v1.9.3, `tests/contracts/`) against the TEI routes: a
+/// script written for TEI sends what that document allows and reads what it promises.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teis_routes_hold_under_teis_own_document() {
+    let server = start(config(&models())).await;
+    server.wait_health(200).await;
+    let contracts = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/contracts");
+    let document = contracts.join("tei-openapi-1.9.3.json").display().to_string();
+    let settings = contracts.join("tei-schemathesis.toml").display().to_string();
+    let mut target = vec![document, "--url".into(), server.base.clone()];
+    for path in TEI_PATHS {
+        target.extend(["--include-path".into(), path.to_string()]);
+    }
+    tokio::task::spawn_blocking(move || run(&target, Some(&settings), &[])).await.unwrap();
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::{Engine, EngineInfo, LoadRequest, LoadedEngine, Loader, LogitsSettings, TruncationSide};
 use crate::model::device::device_name;
 use crate::model::hf::source;
-use crate::model::{Encoded, Model, ModelError, TextInput, TokenCount};
+use crate::model::{Encoded, Model, ModelError, TextInput, Token, TokenCount};
 
 /// Bytes of one f32 value.
 const F32_BYTES: u64 = 4;
@@ -53,8 +53,16 @@ impl Engine for CandleEngine {
         &self.info
     }
 
-    fn tokenize(&self, input: &TextInput) -> Result<Encoded, ModelError> {
-        self.model.tokenize_input(input)
+    fn tokenize(&self, input: &TextInput, side: TruncationSide) -> Result<Encoded, ModelError> {
+        self.model.tokenize_input(input, side)
+    }
+
+    fn tokens(&self, text: &str, add_special_tokens: bool) -> Result<Vec<Token>, ModelError> {
+        self.model.tokens(text, add_special_tokens)
+    }
+
+    fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String, ModelError> {
+        self.model.decode(ids, skip_special_tokens)
     }
 
     fn count_tokens(&self, input: &TextInput) -> Result<TokenCount, ModelError> {

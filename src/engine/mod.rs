@@ -18,7 +18,7 @@ pub mod settings;
 
 use std::sync::Arc;
 
-use crate::model::{Dtype, Encoded, ModelError, ModelSource, ScoreFunction, TextInput, TokenCount};
+use crate::model::{Dtype, Encoded, ModelError, ModelSource, ScoreFunction, TextInput, Token, TokenCount};
 
 pub use settings::{LogitsSettings, TruncationSide};
 
@@ -65,10 +65,22 @@ pub trait Engine: Send + Sync {
     /// Its labels, limits and settings.
     fn info(&self) -> &EngineInfo;
 
-    /// Tokenizes a text or a text pair with the engine's truncation.
+    /// Tokenizes a text or a text pair with the engine's truncation limit, cutting an
+    /// over-long input on `side`.
     ///
     /// Errors: [`ModelError::Tokenizer`] (or the engine's equivalent).
-    fn tokenize(&self, input: &TextInput) -> Result<Encoded, ModelError>;
+    fn tokenize(&self, input: &TextInput, side: TruncationSide) -> Result<Encoded, ModelError>;
+
+    /// Every token of `text`, untruncated, with byte offsets (TEI's `/tokenize`).
+    ///
+    /// Errors: as [`Engine::tokenize`].
+    fn tokens(&self, text: &str, add_special_tokens: bool) -> Result<Vec<Token>, ModelError>;
+
+    /// The text of token `ids` (TEI's `/decode`); ids outside the vocabulary are
+    /// skipped.
+    ///
+    /// Errors: as [`Engine::tokenize`].
+    fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String, ModelError>;
 
     /// Tokens `input` has before truncation (special tokens included).
     ///

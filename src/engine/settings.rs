@@ -3,15 +3,7 @@
 use serde::Serialize;
 
 use crate::model::Dtype;
-
-/// Which end of an over-long input is cut.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TruncationSide {
-    /// Keep the start, cut the end (transformers' default).
-    #[default]
-    Right,
-}
+pub use crate::model::TruncationSide;
 
 /// The settings an engine computes its logits with, besides its files. Every field is
 /// part of the cache identity ([`crate::cache::Identity::new`] hashes the serialized
@@ -31,6 +23,7 @@ pub struct LogitsSettings {
     /// The truncation limit in tokens actually applied (special tokens included): the
     /// configured `max_tokens` capped at the model's own limit.
     pub max_tokens: usize,
-    /// Which end of an over-long input is cut.
+    /// Which end of an over-long input is cut. An engine tokenizes on either side on
+    /// request ([`crate::engine::Engine::tokenize`]); each side has its own identity.
     pub truncation: TruncationSide,
 }

@@ -1,26 +1,24 @@
-//! Routes with other servers' request and response shapes, so their users switch by
-//! changing the host: Hugging Face TEI's `POST /predict` and `GET /info`, and the
-//! Hugging Face Inference API's text-classification task at
-//! `POST /hf-inference/models/{name}` (what `huggingface_hub.InferenceClient` calls).
-//! Both go through the same [`Service::analyze`](crate::service::Service::analyze) as
+//! Hugging Face TEI's `POST /predict` and `GET /info`, so TEI's users switch by
+//! changing the host (the Inference API's route is [`super::hf_inference`]; TEI's
+//! `/rerank`, `/tokenize` and `/decode` have their own modules). Both go through the same [`Service::analyze`](crate::service::Service::analyze) as
 //! `POST /analyze`, so they share its cache and batching.
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::error::{ApiError, ErrorResponse};
+use super::error::ApiError;
 use super::extract::{JsonBody, QueryParams};
-use super::request::inputs::{self, inference_schema, tei_schema};
-use super::request::{prepare, right_truncation, whole_number, PipelineOptions, Prepared};
+use super::request::analyze::non_null;
+use super::request::inputs::{self, tei_schema};
+use super::request::{prepare, PipelineOptions, Prepared, TruncationDirection};
 use super::state::AppState;
-use super::wire::{self, LabelScore};
-use crate::model::{self, ScoreFunction};
-use crate::service::Analysis;
+use super::tei_error::TeiErrorResponse;
+use crate::model;
 
 /// Query of the TEI routes.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -31,9 +29,8 @@ pub struct ModelQuery {
     pub model: Option<String>,
 }
 
-/// Body of TEI's `POST /predict`.
+/// Body of TEI's `POST /predict` (fields TEI does not know are ignored, as TEI does).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct PredictRequest {
     /// A string; a `[text, text_pair]` pair; or a batch: `[[text], ...]` or
     /// `[[text, text_pair], ...]`.
@@ -45,9 +42,11 @@ pub struct PredictRequest {
     /// Cut over-long inputs (default `true`, as TEI with `--auto-truncate`); `false`
     /// answers 413 `input_too_long`.
     pub truncate: Option<bool>,
-    /// Only `"Right"` (TEI's default; `"right"` too) is supported.
-    #[schema(pattern = "^(Right|right)$")]
-    pub truncation_direction: Option<String>,
+    /// Which end of an over-long input is cut: `"Right"` (default) or `"Left"`
+    /// (lower case too).
+    #[schema(value_type = String, pattern = "^(Left|Right|left|right)$")]
+    #[serde(default, deserialize_with = "non_null")]
+    pub truncation_direction: Option<TruncationDirection>,
 }
 
 /// TEI's `{"score", "label"}` element.
@@ -80,14 +79,14 @@ fn predictions(scores: Vec<model::LabelScore>) -> Vec<Prediction> {
     post, path = "/predict", tag = "compatibility", request_body = PredictRequest, params(ModelQuery),
     responses(
         (status = 200, description = "All labels, best first; one list per input for a batch", body = PredictResponse),
-        (status = 400, description = "Malformed JSON or query string", body = ErrorResponse),
-        (status = 401, description = "Missing or wrong API key", body = ErrorResponse),
-        (status = 404, description = "Unknown model", body = ErrorResponse),
-        (status = 413, description = "Too many inputs, or an over-long input with `truncate: false`", body = ErrorResponse),
-        (status = 415, description = "Content type is not application/json", body = ErrorResponse),
-        (status = 422, description = "Wrong `inputs` shape or fields", body = ErrorResponse),
-        (status = 429, description = "The model's inference queue is full", body = ErrorResponse),
-        (status = 503, description = "The model failed to load, or the request passed its deadline", body = ErrorResponse),
+        (status = 400, description = "Malformed JSON or query string, or an empty batch", body = TeiErrorResponse),
+        (status = 401, description = "Missing or wrong API key", body = TeiErrorResponse),
+        (status = 404, description = "Unknown model", body = TeiErrorResponse),
+        (status = 413, description = "Too many inputs, or an over-long input with `truncate: false`", body = TeiErrorResponse),
+        (status = 415, description = "Content type is not application/json", body = TeiErrorResponse),
+        (status = 422, description = "Wrong `inputs` shape or fields", body = TeiErrorResponse),
+        (status = 429, description = "The model's inference queue is full", body = TeiErrorResponse),
+        (status = 503, description = "The model failed to load, or the request passed its deadline", body = TeiErrorResponse),
     ),
 )]
 pub async fn predict(
@@ -96,10 +95,13 @@ pub async fn predict(
     headers: HeaderMap,
     JsonBody(request): JsonBody<PredictRequest>,
 ) -> Result<Json<PredictResponse>, ApiError> {
-    right_truncation(request.truncation_direction.as_deref())?;
     let (inputs, batch) = inputs::tei(&request.inputs)?;
-    let options =
-        PipelineOptions { raw_scores: Some(request.raw_scores), truncate: request.truncate, ..Default::default() };
+    let options = PipelineOptions {
+        raw_scores: Some(request.raw_scores),
+        truncate: request.truncate,
+        truncation_direction: request.truncation_direction,
+        ..Default::default()
+    };
     let Prepared { inputs, options } = prepare(&state.limits, &headers, inputs, options)?;
     let analysis = state.service.analyze(query.model.as_deref(), &inputs, &options).await?;
     let mut lists = analysis.results.into_iter().map(|r| predictions(r.scores));
@@ -115,11 +117,14 @@ pub async fn predict(
 pub struct Info {
     /// The model's source (Hub id or directory).
     pub model_id: String,
+    /// The name clients select it by (`?model=`): its configured name.
+    pub served_model_name: String,
     /// The resolved Hub commit, if any.
     pub model_sha: Option<String>,
     /// Compute dtype.
     pub model_dtype: String,
-    /// `{"classifier": {"id2label": {...}, "label2id": {...}}}`.
+    /// `{"classifier": {"id2label": {...}, "label2id": {...}}}`; a one-label model
+    /// (a cross-encoder) is `{"reranker": {...}}`, as TEI reports it.
     #[schema(value_type = Object)]
     pub model_type: Value,
     /// Most inputs queued per model.
@@ -149,10 +154,10 @@ pub struct Info {
     get, path = "/info", tag = "compatibility", params(ModelQuery),
     responses(
         (status = 200, description = "The model and the server's limits", body = Info),
-        (status = 400, description = "Malformed query string", body = ErrorResponse),
-        (status = 401, description = "Missing or wrong API key", body = ErrorResponse),
-        (status = 404, description = "Unknown model", body = ErrorResponse),
-        (status = 503, description = "The model failed to load", body = ErrorResponse),
+        (status = 400, description = "Malformed query string", body = TeiErrorResponse),
+        (status = 401, description = "Missing or wrong API key", body = TeiErrorResponse),
+        (status = 404, description = "Unknown model", body = TeiErrorResponse),
+        (status = 503, description = "The model failed to load", body = TeiErrorResponse),
     ),
 )]
 pub async fn info(
@@ -166,13 +171,17 @@ pub async fn info(
     let batch = &model.batch;
     Ok(Json(Info {
         model_id: model.source,
+        served_model_name: model.name.clone(),
         model_sha: model.revision,
         model_dtype: match model.dtype {
             crate::model::Dtype::F32 => "float32".into(),
             crate::model::Dtype::Bf16 => "bfloat16".into(),
             crate::model::Dtype::Int8 => "int8".into(),
         },
-        model_type: serde_json::json!({ "classifier": { "id2label": id2label, "label2id": label2id } }),
+        model_type: match model.id2label.len() {
+            1 => serde_json::json!({ "reranker": { "id2label": id2label, "label2id": label2id } }),
+            _ => serde_json::json!({ "classifier": { "id2label": id2label, "label2id": label2id } }),
+        },
         max_concurrent_requests: batch.queue_capacity,
         max_input_length: model.max_tokens,
         max_batch_tokens: batch.max_batch_tokens,
@@ -184,59 +193,4 @@ pub async fn info(
         model_name: model.name,
         architecture: model.architecture,
     }))
-}
-
-/// Body of the Inference API's text-classification task.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub struct InferenceRequest {
-    /// One text, or several.
-    #[schema(schema_with = inference_schema, example = json!("I love this movie!"))]
-    pub inputs: Value,
-    /// Task parameters.
-    #[serde(default)]
-    pub parameters: InferenceParameters,
-}
-
-/// `parameters` of the text-classification task.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-pub struct InferenceParameters {
-    /// Keep only the best `k` labels (default: all).
-    #[schema(minimum = 1)]
-    #[serde(default, deserialize_with = "whole_number")]
-    pub top_k: Option<usize>,
-    /// `softmax`, `sigmoid` or `none`.
-    #[schema(value_type = Option<wire::ScoreFunction>)]
-    pub function_to_apply: Option<ScoreFunction>,
-}
-
-/// `POST /hf-inference/models/{name}`: the Hugging Face Inference API's
-/// text-classification task, answered `[[{"label", "score"}, ...], ...]`: one list per
-/// input, best first.
-#[utoipa::path(
-    post, path = "/hf-inference/models/{name}", tag = "compatibility", request_body = InferenceRequest,
-    params(("name" = String, Path, description = "A configured model name")),
-    responses(
-        (status = 200, description = "One list of labels per input, best first", body = Vec<Vec<LabelScore>>),
-        (status = 400, description = "Malformed JSON", body = ErrorResponse),
-        (status = 401, description = "Missing or wrong API key", body = ErrorResponse),
-        (status = 404, description = "Unknown model", body = ErrorResponse),
-        (status = 413, description = "Too many inputs", body = ErrorResponse),
-        (status = 415, description = "Content type is not application/json", body = ErrorResponse),
-        (status = 422, description = "Wrong `inputs` shape or parameters", body = ErrorResponse),
-        (status = 429, description = "The model's inference queue is full", body = ErrorResponse),
-        (status = 503, description = "The model failed to load, or the request passed its deadline", body = ErrorResponse),
-    ),
-)]
-pub async fn hf_inference(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-    JsonBody(request): JsonBody<InferenceRequest>,
-) -> Result<Json<Vec<Vec<LabelScore>>>, ApiError> {
-    let inputs = inputs::inference(&request.inputs)?;
-    let InferenceParameters { top_k, function_to_apply } = request.parameters;
-    let options = PipelineOptions { top_k, function_to_apply, ..Default::default() };
-    let Prepared { inputs, options } = prepare(&state.limits, &headers, inputs, options)?;
-    let Analysis { results, .. } = state.service.analyze(Some(&name), &inputs, &options).await?;
-    Ok(Json(results.into_iter().map(|r| r.scores.into_iter().map(Into::into).collect()).collect()))
 }

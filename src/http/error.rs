@@ -28,8 +28,14 @@ pub enum ErrorKind {
     UriTooLong,
     /// 422: the JSON parsed but a field is missing, extra or invalid.
     InvalidRequest,
-    /// 409: `/rerank` on a model that is not a cross-encoder (more than one label).
+    /// 422: the tokenizer could not encode an input.
+    TokenizerError,
+    /// 424 (TEI's status): `/rerank` on a model that is not a cross-encoder (more
+    /// than one label).
     NotAReranker,
+    /// 400 (TEI's status): an empty batch on a TEI route (`inputs: []`, `texts: []`,
+    /// `ids: []`).
+    EmptyBatch,
     /// 409: zero-shot classification on a model that is not an NLI model.
     NotNli,
     /// 401: a key is missing or wrong.
@@ -71,10 +77,13 @@ impl ErrorKind {
     /// The HTTP status of this kind.
     pub fn status(self) -> StatusCode {
         match self {
-            Self::InvalidJson | Self::InvalidQuery | Self::InvalidBody | Self::MalformedHead => StatusCode::BAD_REQUEST,
-            Self::NotAReranker | Self::NotNli => StatusCode::CONFLICT,
+            Self::InvalidJson | Self::InvalidQuery | Self::InvalidBody | Self::MalformedHead | Self::EmptyBatch => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::NotAReranker => StatusCode::FAILED_DEPENDENCY,
+            Self::NotNli => StatusCode::CONFLICT,
             Self::UriTooLong => StatusCode::URI_TOO_LONG,
-            Self::InvalidRequest => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::InvalidRequest | Self::TokenizerError => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::ModelNotFound | Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -142,8 +151,12 @@ pub const RETRY_AFTER_SECS: u32 = 1;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // The error rides along, so a layer can answer it in another server's shape
+        // (TEI's routes: `super::tei_error`) without parsing the body.
+        let carried = self.clone();
         let body = ErrorResponse { error: ErrorDetail { kind: self.kind, message: self.message } };
         let mut response = (self.kind.status(), Json(body)).into_response();
+        response.extensions_mut().insert(carried);
         if matches!(self.kind, ErrorKind::Overloaded | ErrorKind::ModelUnavailable | ErrorKind::Timeout) {
             response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(RETRY_AFTER_SECS));
         }
@@ -168,7 +181,8 @@ impl From<ServiceError> for ApiError {
             ServiceError::Registry(e) => return e.clone().into(),
             ServiceError::Overloaded { .. } => ErrorKind::Overloaded,
             ServiceError::Inference { source: BatchError::Stopped, .. } => ErrorKind::ModelUnavailable,
-            ServiceError::Inference { .. } | ServiceError::Tokenizer { .. } => ErrorKind::InferenceError,
+            ServiceError::Inference { .. } => ErrorKind::InferenceError,
+            ServiceError::Tokenizer { .. } => ErrorKind::TokenizerError,
             ServiceError::InputTooLong { .. } => ErrorKind::InputTooLong,
             ServiceError::ExceedsQueue { .. } => ErrorKind::BatchTooLarge,
             ServiceError::Timeout { .. } => ErrorKind::Timeout,
@@ -220,10 +234,12 @@ mod tests {
             (ErrorKind::InvalidJson, "invalid_json", 400),
             (ErrorKind::InvalidBody, "invalid_body", 400),
             (ErrorKind::MalformedHead, "malformed_head", 400),
-            (ErrorKind::NotAReranker, "not_a_reranker", 409),
+            (ErrorKind::NotAReranker, "not_a_reranker", 424),
+            (ErrorKind::EmptyBatch, "empty_batch", 400),
             (ErrorKind::NotNli, "not_nli", 409),
             (ErrorKind::UriTooLong, "uri_too_long", 414),
             (ErrorKind::InvalidRequest, "invalid_request", 422),
+            (ErrorKind::TokenizerError, "tokenizer_error", 422),
             (ErrorKind::ModelNotFound, "model_not_found", 404),
             (ErrorKind::BatchTooLarge, "batch_too_large", 413),
             (ErrorKind::InputTooLong, "input_too_long", 413),

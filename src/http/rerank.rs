@@ -9,20 +9,21 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::compat::ModelQuery;
-use super::error::{ApiError, ErrorKind, ErrorResponse};
+use super::error::{ApiError, ErrorKind};
 use super::extract::{JsonBody, QueryParams};
-use super::request::{prepare, right_truncation, PipelineOptions, Prepared};
+use super::request::analyze::non_null;
+use super::request::{prepare, PipelineOptions, Prepared, TruncationDirection};
 use super::state::AppState;
+use super::tei_error::TeiErrorResponse;
 use crate::model::{ScoreFunction, TextInput};
 
-/// Body of TEI's `POST /rerank`.
+/// Body of TEI's `POST /rerank` (fields TEI does not know are ignored, as TEI does).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct RerankRequest {
     /// The query every text is scored against.
     #[schema(example = "What is deep learning?")]
     pub query: String,
-    /// The texts to rank (at least one).
+    /// The texts to rank (at least one; `[]` is 400 `empty_batch`).
     #[schema(min_items = 1, example = json!(["Deep learning is a branch of machine learning.", "Cheese is made from milk."]))]
     pub texts: Vec<String>,
     /// The logit instead of sigmoid(logit).
@@ -33,9 +34,11 @@ pub struct RerankRequest {
     pub return_text: bool,
     /// Cut over-long pairs (default `true`); `false` answers 413 `input_too_long`.
     pub truncate: Option<bool>,
-    /// Only `"Right"` (TEI's default; `"right"` too) is supported.
-    #[schema(pattern = "^(Right|right)$")]
-    pub truncation_direction: Option<String>,
+    /// Which end of an over-long pair is cut: `"Right"` (default) or `"Left"` (lower
+    /// case too).
+    #[schema(value_type = String, pattern = "^(Left|Right|left|right)$")]
+    #[serde(default, deserialize_with = "non_null")]
+    pub truncation_direction: Option<TruncationDirection>,
 }
 
 /// One ranked text.
@@ -55,15 +58,15 @@ pub struct Rank {
     post, path = "/rerank", tag = "compatibility", request_body = RerankRequest, params(ModelQuery),
     responses(
         (status = 200, description = "Every text with its score, best first", body = Vec<Rank>),
-        (status = 400, description = "Malformed JSON", body = ErrorResponse),
-        (status = 409, description = "The model is not a cross-encoder (more than one label)", body = ErrorResponse),
-        (status = 401, description = "Missing or wrong API key", body = ErrorResponse),
-        (status = 404, description = "Unknown model", body = ErrorResponse),
-        (status = 413, description = "Too many texts, or an over-long pair with `truncate: false`", body = ErrorResponse),
-        (status = 415, description = "Content type is not application/json", body = ErrorResponse),
-        (status = 422, description = "Missing or wrongly typed fields, or no texts", body = ErrorResponse),
-        (status = 429, description = "The model's inference queue is full", body = ErrorResponse),
-        (status = 503, description = "The model failed to load, or the request passed its deadline", body = ErrorResponse),
+        (status = 400, description = "Malformed JSON, or no texts", body = TeiErrorResponse),
+        (status = 401, description = "Missing or wrong API key", body = TeiErrorResponse),
+        (status = 404, description = "Unknown model", body = TeiErrorResponse),
+        (status = 413, description = "Too many texts, or an over-long pair with `truncate: false`", body = TeiErrorResponse),
+        (status = 415, description = "Content type is not application/json", body = TeiErrorResponse),
+        (status = 422, description = "Missing or wrongly typed fields", body = TeiErrorResponse),
+        (status = 424, description = "The model is not a cross-encoder (more than one label)", body = TeiErrorResponse),
+        (status = 429, description = "The model's inference queue is full", body = TeiErrorResponse),
+        (status = 503, description = "The model failed to load, or the request passed its deadline", body = TeiErrorResponse),
     ),
 )]
 pub async fn rerank(
@@ -72,9 +75,8 @@ pub async fn rerank(
     headers: HeaderMap,
     JsonBody(request): JsonBody<RerankRequest>,
 ) -> Result<Json<Vec<Rank>>, ApiError> {
-    right_truncation(request.truncation_direction.as_deref())?;
     if request.texts.is_empty() {
-        return Err(ApiError::invalid("`texts` must hold at least one text"));
+        return Err(ApiError::new(ErrorKind::EmptyBatch, "`texts` cannot be empty"));
     }
     let model = state.service.model_info(query.model.as_deref()).await?;
     if model.id2label.len() != 1 {
@@ -99,8 +101,12 @@ pub async fn rerank(
         })
         .collect();
     let function = if request.raw_scores { ScoreFunction::None } else { ScoreFunction::Sigmoid };
-    let options =
-        PipelineOptions { function_to_apply: Some(function), truncate: request.truncate, ..Default::default() };
+    let options = PipelineOptions {
+        function_to_apply: Some(function),
+        truncate: request.truncate,
+        truncation_direction: request.truncation_direction,
+        ..Default::default()
+    };
     let Prepared { inputs, options } = prepare(&state.limits, &headers, inputs, options)?;
     let analysis = state.service.analyze(Some(&model.name), &inputs, &options).await?;
     let mut ranks: Vec<Rank> = analysis

@@ -15,7 +15,7 @@ use super::auth::{self, Access, Keys};
 use super::handlers::{analyze, cache, models, operations};
 use super::openapi::{self, ApiDoc, BEARER_SCHEME};
 use super::state::AppState;
-use super::{compat, rerank, ui, zero_shot};
+use super::{compat, hf_inference, rerank, tei_error, tokenize, ui, zero_shot};
 
 /// Every route: open (page, document, probes, metrics), inference (API key) and admin
 /// (admin key).
@@ -32,12 +32,18 @@ pub fn table(keys: Arc<Keys>) -> OpenApiRouter<AppState> {
     let inference = OpenApiRouter::new()
         .routes(routes!(analyze::analyze))
         .routes(routes!(zero_shot::zero_shot))
+        .routes(routes!(hf_inference::hf_inference))
+        .routes(routes!(models::list_models))
+        .routes(routes!(cache::cache_stats));
+    // TEI's routes answer errors in TEI's shape, key-check errors included (the layer
+    // goes outside the key check).
+    let tei = OpenApiRouter::new()
         .routes(routes!(compat::predict))
         .routes(routes!(compat::info))
         .routes(routes!(rerank::rerank))
-        .routes(routes!(compat::hf_inference))
-        .routes(routes!(models::list_models))
-        .routes(routes!(cache::cache_stats));
+        .routes(routes!(tokenize::tokenize))
+        .routes(routes!(tokenize::decode));
+    let tei = guarded(tei, Access::Inference, &keys).route_layer(axum::middleware::from_fn(tei_error::answer_as_tei));
     let admin = OpenApiRouter::new()
         .routes(routes!(models::load_model))
         .routes(routes!(models::reload_model))
@@ -46,6 +52,7 @@ pub fn table(keys: Arc<Keys>) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(open)
         .merge(guarded(inference, Access::Inference, &keys))
+        .merge(tei)
         .merge(guarded(admin, Access::Admin, &keys))
 }
 
@@ -92,6 +99,9 @@ mod tests {
             ("/analyze", "post"),
             ("/predict", "post"),
             ("/info", "get"),
+            ("/rerank", "post"),
+            ("/tokenize", "post"),
+            ("/decode", "post"),
             ("/hf-inference/models/{name}", "post"),
             ("/models", "get"),
             ("/cache", "get"),

@@ -142,10 +142,48 @@ pub async fn zero_shot(
         (None, Some(texts)) if !texts.is_empty() => (texts, false),
         _ => return Err(ApiError::invalid("give exactly one of `text` and `texts` (a non-empty list)")),
     };
-    let labels = labels(&request.candidate_labels).ok_or_else(|| {
+    let task = Task {
+        candidate_labels: &request.candidate_labels,
+        hypothesis_template: request.hypothesis_template.as_deref(),
+        multi_label: request.multi_label.unwrap_or(false),
+        truncate: request.truncate,
+    };
+    let results = classify(&state, &headers, request.model.as_deref(), &texts, &task).await?;
+    let mut results = results.into_iter().map(ZeroShotResult::from);
+    Ok(match single {
+        true => Json(results.next()).into_response(),
+        false => Json(results.collect::<Vec<_>>()).into_response(),
+    })
+}
+
+/// The zero-shot parameters of one request.
+pub struct Task<'a> {
+    /// A list of labels, or one comma-separated string.
+    pub candidate_labels: &'a Value,
+    /// The hypothesis with `{}` for the label (default [`DEFAULT_TEMPLATE`]).
+    pub hypothesis_template: Option<&'a str>,
+    /// Each label scored on its own.
+    pub multi_label: bool,
+    /// `Some(false)` refuses over-long pairs.
+    pub truncate: Option<bool>,
+}
+
+/// Classifies `texts` against `task`'s labels with `model` (for this route and the
+/// Inference API's zero-shot task).
+///
+/// Errors: 422 for no labels or a template without `{}`; 413 for more pairs than
+/// `--max-texts`; the service's errors.
+pub async fn classify(
+    state: &AppState,
+    headers: &HeaderMap,
+    model: Option<&str>,
+    texts: &[String],
+    task: &Task<'_>,
+) -> Result<Vec<ZeroShot>, ApiError> {
+    let labels = labels(task.candidate_labels).ok_or_else(|| {
         ApiError::invalid("`candidate_labels` must be a non-empty list of labels or a comma-separated string")
     })?;
-    let template = request.hypothesis_template.as_deref().unwrap_or(DEFAULT_TEMPLATE);
+    let template = task.hypothesis_template.unwrap_or(DEFAULT_TEMPLATE);
     let hypotheses = labels
         .iter()
         .map(|label| hypothesis(template, label).map(|h| (label.clone(), h)))
@@ -155,15 +193,6 @@ pub async fn zero_shot(
         })?;
     // The (text, hypothesis) pairs count against --max-texts, as the model runs each.
     check_count(&state.limits, texts.len() * hypotheses.len())?;
-    let options =
-        PipelineOptions { truncate: request.truncate, ..Default::default() }.resolve(&state.limits, &headers)?;
-    let results = state
-        .service
-        .zero_shot(request.model.as_deref(), &texts, &hypotheses, request.multi_label.unwrap_or(false), &options)
-        .await?;
-    let mut results = results.into_iter().map(ZeroShotResult::from);
-    Ok(match single {
-        true => Json(results.next()).into_response(),
-        false => Json(results.collect::<Vec<_>>()).into_response(),
-    })
+    let options = PipelineOptions { truncate: task.truncate, ..Default::default() }.resolve(&state.limits, headers)?;
+    Ok(state.service.zero_shot(model, texts, &hypotheses, task.multi_label, &options).await?)
 }

@@ -27,7 +27,7 @@ pub use dtype::Dtype;
 pub use error::{ModelError, Result};
 pub use hf::scores::{Classification, LabelScore, ScoreFunction};
 pub use hf::source::{ModelFiles, ModelSource, Weights};
-pub use hf::tokenize::{Encoded, TextInput, TokenCount};
+pub use hf::tokenize::{Encoded, TextInput, Token, TokenCount, TruncationSide};
 
 use hf::config::ClassifierConfig;
 use hf::tokenize::TextEncoder;
@@ -178,11 +178,25 @@ impl Model {
         self.text.encode(text)
     }
 
-    /// Tokenizes a text or a text pair with the model's truncation.
+    /// Tokenizes a text or a text pair with the model's truncation, cut on `side`.
     ///
     /// Errors: [`ModelError::Tokenizer`].
-    pub fn tokenize_input(&self, input: &TextInput) -> Result<Encoded> {
-        self.text.encode_input(input)
+    pub fn tokenize_input(&self, input: &TextInput, side: TruncationSide) -> Result<Encoded> {
+        self.text.encode_input(input, side)
+    }
+
+    /// Every token of `text`, untruncated, with byte offsets.
+    ///
+    /// Errors: [`ModelError::Tokenizer`].
+    pub fn tokens(&self, text: &str, add_special_tokens: bool) -> Result<Vec<Token>> {
+        self.text.tokens(text, add_special_tokens)
+    }
+
+    /// The text of token `ids`.
+    ///
+    /// Errors: [`ModelError::Tokenizer`].
+    pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String> {
+        self.text.decode(ids, skip_special_tokens)
     }
 
     /// Tokens `input` has before truncation (special tokens included).

@@ -9,7 +9,7 @@ use candle_core::Device;
 use super::{LoadedModel, ModelSpec};
 use crate::batch::{BatchConfig, Batcher};
 use crate::cache::Identity;
-use crate::engine::{Engine, LoadRequest, LoadedEngine, Loader};
+use crate::engine::{Engine, LoadRequest, LoadedEngine, Loader, LogitsSettings, TruncationSide};
 use crate::model::{ModelError, ModelSource};
 
 /// What to load and how.
@@ -68,9 +68,13 @@ pub fn load_model(job: &LoadJob) -> Result<LoadedModel, ModelError> {
                         "model loaded from a fallback source"
                     );
                 }
-                // The one place an identity is made: the files' content and the
-                // settings the engine reports it computes with.
-                let identity = Identity::new(&content_hash, &engine.info().settings);
+                // The one place identities are made: the files' content and the
+                // settings the engine reports it computes with, once per truncation
+                // side (a request may cut on the left).
+                let settings = &engine.info().settings;
+                let identity = Identity::new(&content_hash, settings);
+                let left = LogitsSettings { truncation: TruncationSide::Left, ..settings.clone() };
+                let left_identity = Identity::new(&content_hash, &left);
                 let batcher = Batcher::spawn(&job.spec.name, Arc::clone(&engine), job.batch.clone())?;
                 return Ok(LoadedModel {
                     name: Arc::from(job.spec.name.as_str()),
@@ -79,6 +83,7 @@ pub fn load_model(job: &LoadJob) -> Result<LoadedModel, ModelError> {
                     batcher,
                     batch: job.batch.clone(),
                     identity,
+                    left_identity,
                     revision,
                     source: source.to_string(),
                     fallback_reason,

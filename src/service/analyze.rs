@@ -11,7 +11,7 @@ use tokio::sync::Semaphore;
 use super::{Analysis, ServiceError, TextResult};
 use crate::batch::{BatchError, Cancel};
 use crate::cache::{CacheKey, CachePolicy, PredictionCache, TokenDigest, Tokenized};
-use crate::engine::Engine;
+use crate::engine::{Engine, TruncationSide};
 use crate::model::{Classification, Encoded, ModelError, ScoreFunction, TextInput};
 use crate::registry::LoadedModel;
 
@@ -26,6 +26,8 @@ pub struct AnalyzeOptions {
     /// `true`: cut over-long inputs to the model's limit; `false`: refuse them with
     /// [`ServiceError::InputTooLong`].
     pub truncate: bool,
+    /// Which end of an over-long input is cut (each side has its own cache identity).
+    pub truncation: TruncationSide,
     /// What the request lets the cache do (`Cache-Control`).
     pub cache: CachePolicy,
     /// When the request gives up: past it [`ServiceError::Timeout`], and its queued
@@ -35,7 +37,14 @@ pub struct AnalyzeOptions {
 
 impl Default for AnalyzeOptions {
     fn default() -> Self {
-        Self { top_k: None, function: None, truncate: true, cache: CachePolicy::Use, deadline: None }
+        Self {
+            top_k: None,
+            function: None,
+            truncate: true,
+            truncation: TruncationSide::Right,
+            cache: CachePolicy::Use,
+            deadline: None,
+        }
     }
 }
 
@@ -63,7 +72,7 @@ async fn lookup(
     loop {
         let key = CacheKey {
             model: Arc::clone(&loaded.name),
-            identity: loaded.identity.clone(),
+            identity: loaded.identity_for(options.truncation).clone(),
             num_labels: loaded.engine.info().id2label.len(),
             input: input.clone().into(),
         };
@@ -72,7 +81,7 @@ async fn lookup(
             move |encoded| async move { loaded.batcher.classify_encoded(encoded, cancel, options.deadline).await }
         };
         let own_deadline_passed = || options.deadline.is_some_and(|d| d <= Instant::now());
-        let tokenized = tokenize(&tokenizers, &loaded.engine, &input);
+        let tokenized = tokenize(&tokenizers, &loaded.engine, &input, options.truncation);
         match cache.lookup(key, options.cache, tokenized, compute).await {
             Err(e) if matches!(*e, BatchError::Cancelled) && !cancel.is_cancelled() => continue,
             Err(e) if matches!(*e, BatchError::DeadlineExceeded) && !own_deadline_passed() => continue,
@@ -89,11 +98,12 @@ async fn tokenize(
     tokenizers: &Semaphore,
     engine: &Arc<dyn Engine>,
     input: &TextInput,
+    side: TruncationSide,
 ) -> Result<Tokenized<Encoded>, BatchError> {
     let (engine, input) = (Arc::clone(engine), input.clone());
     // The semaphore is never closed, so a permit always comes.
     let _permit = tokenizers.acquire().await.ok();
-    tokio::task::spawn_blocking(move || engine.tokenize(&input))
+    tokio::task::spawn_blocking(move || engine.tokenize(&input, side))
         .await
         .unwrap_or_else(|e| Err(ModelError::Panic { during: "tokenization", message: e.to_string() }))
         .map(|encoded| Tokenized {
@@ -185,7 +195,7 @@ impl super::Service {
                 .iter()
                 .map(|input| CacheKey {
                     model: Arc::clone(&loaded.name),
-                    identity: loaded.identity.clone(),
+                    identity: loaded.identity_for(options.truncation).clone(),
                     num_labels: loaded.engine.info().id2label.len(),
                     input: (*input).clone().into(),
                 })

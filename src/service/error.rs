@@ -68,7 +68,7 @@ pub enum ServiceError {
         /// Its labels.
         labels: Vec<String>,
     },
-    /// Tokenizing an input failed while checking its length.
+    /// Tokenizing an input failed (checking its length, `/tokenize`, `/decode`).
     #[error("model `{model}`: {source}")]
     Tokenizer {
         /// The model's name.

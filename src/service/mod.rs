@@ -6,6 +6,7 @@
 mod analyze;
 mod error;
 mod reports;
+mod tokens;
 pub mod zero_shot;
 
 use std::collections::BTreeMap;

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use sentiserve::engine::{Engine, EngineInfo, LoadRequest, LoadedEngine, Loader, LogitsSettings, TruncationSide};
-use sentiserve::model::{Encoded, ModelError, ModelSource, ScoreFunction, TextInput, TokenCount};
+use sentiserve::model::{Encoded, ModelError, ModelSource, ScoreFunction, TextInput, Token, TokenCount};
 use sentiserve::registry::ModelSpec;
 
 const CLS: u32 = 101;
@@ -205,16 +205,57 @@ impl Engine for FakeEngine {
         &self.info
     }
 
-    fn tokenize(&self, input: &TextInput) -> Result<Encoded, ModelError> {
+    fn tokenize(&self, input: &TextInput, side: TruncationSide) -> Result<Encoded, ModelError> {
         let mut ids = fake_ids(input);
         let limit = self.info.max_tokens();
         let truncated = ids.len() > limit;
         if truncated {
-            ids.truncate(limit - 1);
-            ids.push(SEP);
+            match side {
+                TruncationSide::Right => {
+                    ids.truncate(limit - 1);
+                    ids.push(SEP);
+                }
+                TruncationSide::Left => {
+                    let tail = ids.split_off(ids.len() - (limit - 1));
+                    ids = std::iter::once(CLS).chain(tail).collect();
+                }
+            }
         }
         let type_ids = vec![0; ids.len()];
         Ok(Encoded { ids, type_ids, truncated })
+    }
+
+    fn tokens(&self, text: &str, add_special_tokens: bool) -> Result<Vec<Token>, ModelError> {
+        let special = |id: u32, name: &str| Token { id, text: name.into(), special: true, start: None, stop: None };
+        let mut tokens: Vec<Token> = Vec::new();
+        if add_special_tokens {
+            tokens.push(special(CLS, "[CLS]"));
+        }
+        let mut offset = 0;
+        for word in text.split_whitespace() {
+            let start = offset + text[offset..].find(word).unwrap_or(0);
+            offset = start + word.len();
+            tokens.push(Token {
+                id: word_id(word),
+                text: word.into(),
+                special: false,
+                start: Some(start),
+                stop: Some(offset),
+            });
+        }
+        if add_special_tokens {
+            tokens.push(special(SEP, "[SEP]"));
+        }
+        Ok(tokens)
+    }
+
+    fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String, ModelError> {
+        let words: Vec<String> = ids
+            .iter()
+            .filter(|id| !(skip_special_tokens && [CLS, SEP].contains(id)))
+            .map(|id| format!("#{id}"))
+            .collect();
+        Ok(words.join(" "))
     }
 
     fn count_tokens(&self, input: &TextInput) -> Result<TokenCount, ModelError> {

@@ -76,7 +76,7 @@ impl AnalyzeRequest {
 
 /// Deserializes a field that may be absent (`#[serde(default)]` makes it `None`) but
 /// is never `null`.
-fn non_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
+pub fn non_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
     T::deserialize(deserializer).map(Some)
 }
 

@@ -6,7 +6,7 @@
 use serde_json::Value;
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
 
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ErrorKind};
 use crate::model::TextInput;
 
 /// One TEI sequence: `"text"`, `["text"]` or `["text", "pair"]`.
@@ -24,7 +24,7 @@ fn sequence(value: &Value) -> Option<TextInput> {
 
 /// TEI's `inputs`: `(inputs, is_batch)`.
 ///
-/// Errors: 422 for any other shape.
+/// Errors: 400 `empty_batch` for `[]`; 422 for any other shape.
 pub fn tei(inputs: &Value) -> Result<(Vec<TextInput>, bool), ApiError> {
     let shape_error = || {
         ApiError::invalid(
@@ -33,6 +33,9 @@ pub fn tei(inputs: &Value) -> Result<(Vec<TextInput>, bool), ApiError> {
     };
     match inputs {
         Value::String(_) => Ok((vec![sequence(inputs).ok_or_else(shape_error)?], false)),
+        Value::Array(items) if items.is_empty() => {
+            Err(ApiError::new(ErrorKind::EmptyBatch, "`inputs` cannot be empty"))
+        }
         Value::Array(items) if items.iter().all(Value::is_string) => {
             if items.len() == 2 {
                 Ok((vec![sequence(inputs).ok_or_else(shape_error)?], false))

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use super::error::{ApiError, ErrorKind};
 use crate::cache::CachePolicy;
 use crate::config::Limits;
+use crate::engine::TruncationSide;
 use crate::model::{ScoreFunction, TextInput};
 use crate::service::AnalyzeOptions;
 
@@ -38,11 +39,36 @@ pub struct PipelineOptions {
     /// `true` (default) cuts over-long inputs to the model's limit; `false` refuses
     /// them with 413 `input_too_long`.
     pub truncate: Option<bool>,
+    /// Which end of an over-long input is cut: `"right"` (default, keeps the start) or
+    /// `"left"` (keeps the end). TEI's `"Right"`/`"Left"` too.
+    #[schema(value_type = Option<String>, pattern = "^(Left|Right|left|right)$")]
+    pub truncation_direction: Option<TruncationDirection>,
+}
+
+/// `truncation_direction`: TEI's `"Left"`/`"Right"`, or lower case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum TruncationDirection {
+    /// Cut the start, keep the end.
+    #[serde(alias = "left")]
+    Left,
+    /// Cut the end, keep the start (the default).
+    #[serde(alias = "right")]
+    Right,
+}
+
+impl From<TruncationDirection> for TruncationSide {
+    fn from(direction: TruncationDirection) -> Self {
+        match direction {
+            TruncationDirection::Left => Self::Left,
+            TruncationDirection::Right => Self::Right,
+        }
+    }
 }
 
 impl PipelineOptions {
     /// The field names, for error messages about unknown fields.
-    pub const FIELDS: &'static [&'static str] = &["top_k", "function_to_apply", "raw_scores", "truncate"];
+    pub const FIELDS: &'static [&'static str] =
+        &["top_k", "function_to_apply", "raw_scores", "truncate", "truncation_direction"];
 
     /// The options the service applies, with the request's cache directive and
     /// deadline from `headers`.
@@ -57,6 +83,7 @@ impl PipelineOptions {
             top_k: self.top_k,
             function: score_function(self.function_to_apply, self.raw_scores)?,
             truncate: self.truncate.unwrap_or(true),
+            truncation: self.truncation_direction.map_or(TruncationSide::Right, Into::into),
             cache: cache_policy(headers),
             deadline: deadline(limits, headers)?,
         })
@@ -85,17 +112,6 @@ pub fn prepare(
     check_count(limits, inputs.len())?;
     let options = options.resolve(limits, headers)?;
     Ok(Prepared { inputs, options })
-}
-
-/// TEI's `truncation_direction`: only `"Right"` (its default; `"right"` too) is
-/// supported.
-///
-/// Errors: 422 for any other direction.
-pub fn right_truncation(direction: Option<&str>) -> Result<(), ApiError> {
-    match direction {
-        None | Some("Right" | "right") => Ok(()),
-        Some(_) => Err(ApiError::invalid("only `truncation_direction: \"Right\"` is supported")),
-    }
 }
 
 /// Refuses more inputs than `--max-texts`.

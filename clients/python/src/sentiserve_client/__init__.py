@@ -5,6 +5,8 @@
     ...     client.analyze("I love this movie!").results[0].label
     'POSITIVE'
 
+Besides text classification it has ``zero_shot`` (an NLI model, as transformers'
+zero-shot pipeline) and ``rerank`` (a cross-encoder, Hugging Face TEI's ``/rerank``).
 :class:`AsyncClient` has the same methods as coroutines.
 """
 
@@ -12,10 +14,13 @@ from ._client import AsyncClient, Client
 from ._core import DEFAULT, RETRY_STATUSES, __version__
 from ._errors import (
     ConnectionFailed,
+    IncompatibleModel,
     InputTooLong,
     InvalidRequest,
     ModelNotFound,
+    NotAReranker,
     NotFound,
+    NotNli,
     Overloaded,
     PayloadTooLarge,
     SentiserveError,
@@ -24,6 +29,7 @@ from ._errors import (
     Unauthorized,
     Unavailable,
 )
+from ._task_types import Rank, ZeroShotResult
 from ._types import (
     AnalyzeResponse,
     CacheStats,
@@ -56,6 +62,8 @@ __all__ = [
     "ClearResponse",
     "TierClear",
     "Health",
+    "ZeroShotResult",
+    "Rank",
     "SentiserveError",
     "InvalidRequest",
     "Unauthorized",
@@ -63,6 +71,9 @@ __all__ = [
     "ModelNotFound",
     "PayloadTooLarge",
     "InputTooLong",
+    "IncompatibleModel",
+    "NotAReranker",
+    "NotNli",
     "Overloaded",
     "Unavailable",
     "ModelUnavailable",

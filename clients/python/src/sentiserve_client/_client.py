@@ -25,6 +25,7 @@ from ._core import (
     model_path,
     pipeline_output,
 )
+from ._tasks import AsyncTaskMethods, TaskMethods
 from ._types import AnalyzeResponse, CacheStats, ClearResponse, Health, ModelInfo, ModelsResponse
 
 __all__ = ["Client", "AsyncClient"]
@@ -49,8 +50,11 @@ def _clear_request(model: Optional[str]) -> _Request:
     return _Request("DELETE", "/cache", params={"model": model} if model is not None else None, admin=True)
 
 
-class Client(BaseClient):
+class Client(BaseClient, TaskMethods):
     """Synchronous client for a sentiserve server.
+
+    Besides text classification (:meth:`analyze`, :meth:`predict_pipeline`) it has
+    :meth:`zero_shot` (an NLI model) and :meth:`rerank` (a cross-encoder).
 
     Args:
         url: base URL of the server, e.g. ``"http://127.0.0.1:8080"``.
@@ -115,7 +119,7 @@ class Client(BaseClient):
             attempt += 1
 
     def _call(self, request: _Request) -> Any:
-        return self._answer(self._send(request))
+        return self._answer(self._send(request), request)
 
     def close(self) -> None:
         """Closes the connection pool."""
@@ -205,7 +209,7 @@ class Client(BaseClient):
         return self._health(self._send(_Request("GET", "/health", retry=False)))
 
 
-class AsyncClient(BaseClient):
+class AsyncClient(BaseClient, AsyncTaskMethods):
     """Asynchronous twin of :class:`Client` (same arguments, ``await`` every method).
 
     Use ``async with AsyncClient(url) as client:``, or ``await client.aclose()``.
@@ -258,7 +262,7 @@ class AsyncClient(BaseClient):
             attempt += 1
 
     async def _call(self, request: _Request) -> Any:
-        return self._answer(await self._send(request))
+        return self._answer(await self._send(request), request)
 
     async def aclose(self) -> None:
         """Closes the connection pool."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import email.utils
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union
 from urllib.parse import quote
 
 import httpx
@@ -60,6 +60,9 @@ class _Request:
     headers: Dict[str, str] = field(default_factory=dict)
     admin: bool = False
     retry: bool = True
+    #: What a status means on this route when the error body names no sentiserve
+    #: ``type`` (TEI's error shape): e.g. 409 from ``/rerank`` is ``NotAReranker``.
+    errors: Optional[Dict[int, Type[SentiserveError]]] = None
 
 
 def _one_input(item: Any, pair: Optional[str]) -> Union[str, Dict[str, str]]:
@@ -245,7 +248,7 @@ class BaseClient:
         except ValueError:
             return response.text
 
-    def _answer(self, response: httpx.Response) -> Any:
+    def _answer(self, response: httpx.Response, request: Optional[_Request] = None) -> Any:
         """The decoded JSON of a 2xx response; raises the typed error otherwise."""
         body = self._decode(response)
         if response.is_success:
@@ -262,6 +265,7 @@ class BaseClient:
             body,
             response.headers,
             parse_retry_after(response.headers.get("retry-after")),
+            request.errors if request is not None else None,
         )
 
     def _health(self, response: httpx.Response) -> Health:
