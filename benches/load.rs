@@ -32,6 +32,8 @@
 //! (1 query × 16 texts) on the tiny random-weight fixtures, beside PyTorch
 //! (`support/task_baselines.py`: the zero-shot pipeline and a cross-encoder) on the same
 //! inputs and threads; `BENCH_MODELS=tasks` runs them without the models above.
+//! `support/files.rs`: `sentiserve analyze --input FILE` on IMDb against the server's
+//! all-miss rate (`BENCH_MODELS=files` for it alone).
 //!
 //! Environment: `PYTORCH_PYTHON` (default /tmp/ptvenv/bin/python), `BENCH_SECONDS` for
 //! the all-hit run (default 5), `BENCH_SKIP_PYTORCH=1`, and `BENCH_BASELINE_BIN=PATH`:
@@ -44,6 +46,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "support/files.rs"]
+mod files;
 #[path = "support/flops.rs"]
 mod flops;
 #[path = "support/hits.rs"]
@@ -441,6 +445,10 @@ async fn main() {
         let distinct: Vec<String> = imdb.iter().filter(|t| seen.insert(t.as_str())).cloned().collect();
         hits::hit_path(&client, &minilm, &distinct[..256], seconds).await;
         hits::variants(&client, &minilm, &distinct).await;
+        if wanted.is_empty() || wanted.iter().any(|w| w == "files") {
+            files::compare(&binaries[0].1, &client, &minilm, &distinct[..distinct.len().min(1024)], &amazon[..64])
+                .await;
+        }
     }
     for (name, dir) in &models {
         println!("\n== {name} ==");

@@ -14,6 +14,7 @@ pub mod cache;
 pub mod config;
 pub mod defaults;
 pub mod engine;
+pub mod files;
 pub mod http;
 pub mod model;
 pub mod registry;

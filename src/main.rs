@@ -4,10 +4,14 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use sentiserve::config::{LogFormat, ModelArgs, ServeArgs};
+use sentiserve::config::analyze::{default_file_cache_dir, FileArgs};
+use sentiserve::config::{CacheArgs, LogFormat, ModelArgs, ServeArgs};
 use sentiserve::model::hf::source;
 use sentiserve::model::ModelSource;
+use sentiserve::model::TruncationSide;
 use sentiserve::App;
+
+mod analyze_file;
 
 /// A text-classification inference server with a model registry and a prediction cache.
 #[derive(Debug, Parser)]
@@ -24,7 +28,8 @@ enum Command {
     /// Run the HTTP server.
     Serve(ServeArgs),
     /// Classify texts once, without a server; prints the same JSON as POST /analyze
-    /// (one line; --pretty indents it).
+    /// (one line; --pretty indents it). With --input FILE: every row of a CSV, JSON
+    /// Lines or text file, labelled rows out in the same order.
     Analyze(AnalyzeArgs),
     /// Fetch a model into the Hugging Face cache (HF_HOME) ahead of time.
     Download(DownloadArgs),
@@ -35,13 +40,21 @@ struct AnalyzeArgs {
     #[command(flatten)]
     models: ModelArgs,
     /// The texts to classify.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "input")]
     texts: Vec<String>,
+    #[command(flatten)]
+    file: FileArgs,
+    #[command(flatten)]
+    cache: CacheArgs,
+    /// Which end of an over-long input is cut: right (keep the start) or left (keep
+    /// the end).
+    #[arg(long, value_parser = ["right", "left"], default_value = "right")]
+    truncation_direction: String,
     /// Keep only the best K labels of each result (transformers' `top_k`).
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
     top_k: Option<u64>,
     /// A second sequence, paired with every TEXT (NLI, relevance, paraphrase).
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", conflicts_with = "input")]
     text_pair: Option<String>,
     /// Indent the JSON.
     #[arg(long)]
@@ -170,7 +183,20 @@ async fn analyze(mut args: AnalyzeArgs) -> anyhow::Result<()> {
     config.device = args.models.device;
     config.dtype = args.models.dtype;
     config.preload.clear();
+    config.cache = args.cache.config();
+    if args.file.input.is_some() && config.cache.disk.is_none() && !args.file.no_disk_cache {
+        config.cache.disk = default_file_cache_dir()
+            .map(|dir| sentiserve::cache::disk::DiskConfig { dir, capacity_bytes: args.cache.cache_disk_max_bytes });
+    }
     let app = App::new(config)?;
+    let truncation = match args.truncation_direction.as_str() {
+        "left" => TruncationSide::Left,
+        _ => TruncationSide::Right,
+    };
+    if let Some(input) = args.file.input.clone() {
+        let options = sentiserve::service::AnalyzeOptions { truncation, ..Default::default() };
+        return analyze_file::analyze_file(&app, selected.as_deref(), &args.file, &input, options).await;
+    }
     let inputs: Vec<sentiserve::model::TextInput> = args
         .texts
         .iter()
@@ -181,6 +207,7 @@ async fn analyze(mut args: AnalyzeArgs) -> anyhow::Result<()> {
         .collect();
     let options = sentiserve::service::AnalyzeOptions {
         top_k: args.top_k.map(|k| usize::try_from(k).unwrap_or(usize::MAX)),
+        truncation,
         ..Default::default()
     };
     let analysis = app.service.analyze(selected.as_deref(), &inputs, &options).await?;

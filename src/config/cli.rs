@@ -53,23 +53,9 @@ impl ModelArgs {
     }
 }
 
-/// `sentiserve serve` flags.
+/// The prediction cache's flags, shared by `serve` and `analyze`.
 #[derive(Debug, Clone, Args)]
-pub struct ServeArgs {
-    /// Models, manifest and device.
-    #[command(flatten)]
-    pub models: ModelArgs,
-    /// Address to bind. Default: 127.0.0.1 (loopback only), with keys or without; pass
-    /// 0.0.0.0 to serve other machines (a warning is logged when that has no keys).
-    #[arg(long, env = "SENTISERVE_HOST")]
-    pub host: Option<String>,
-    /// Port to bind.
-    #[arg(long, env = "SENTISERVE_PORT", default_value_t = defaults::PORT)]
-    pub port: u16,
-    /// Models to load at startup, comma-separated. Default: the default model;
-    /// `none` loads nothing until first use.
-    #[arg(long, env = "SENTISERVE_PRELOAD", value_delimiter = ',')]
-    pub preload: Vec<String>,
+pub struct CacheArgs {
     /// Prediction-cache capacity in bytes.
     #[arg(long, env = "SENTISERVE_CACHE_MAX_BYTES", default_value_t = defaults::CACHE_MAX_BYTES)]
     pub cache_max_bytes: u64,
@@ -102,6 +88,50 @@ pub struct ServeArgs {
     /// Redis per-command timeout, ms: the most a slow or hung Redis adds to a request.
     #[arg(long, env = "SENTISERVE_REDIS_TIMEOUT_MS", default_value_t = defaults::REDIS_TIMEOUT_MS)]
     pub redis_timeout_ms: u64,
+}
+
+impl CacheArgs {
+    /// The cache configuration these flags describe (no per-model TTLs: those come
+    /// from the manifest, [`ServerConfig::cache_config`]).
+    pub fn config(&self) -> CacheConfig {
+        let secs = |s: Option<u64>| s.filter(|&s| s > 0).map(Duration::from_secs);
+        CacheConfig {
+            capacity_bytes: self.cache_max_bytes,
+            ttl: secs(self.cache_ttl_secs),
+            model_ttl: std::collections::HashMap::new(),
+            tti: secs(self.cache_tti_secs),
+            token_keys: self.cache_token_keys,
+            disk: self.cache_dir.clone().map(|dir| DiskConfig { dir, capacity_bytes: self.cache_disk_max_bytes }),
+            redis: self.redis_url.as_ref().map(|url| RedisConfig {
+                url: url.expose().to_string(),
+                namespace: self.redis_namespace.clone(),
+                connect_timeout: Duration::from_millis(self.redis_connect_timeout_ms.max(1)),
+                command_timeout: Duration::from_millis(self.redis_timeout_ms.max(1)),
+            }),
+        }
+    }
+}
+
+/// `sentiserve serve` flags.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Models, manifest and device.
+    #[command(flatten)]
+    pub models: ModelArgs,
+    /// Address to bind. Default: 127.0.0.1 (loopback only), with keys or without; pass
+    /// 0.0.0.0 to serve other machines (a warning is logged when that has no keys).
+    #[arg(long, env = "SENTISERVE_HOST")]
+    pub host: Option<String>,
+    /// Port to bind.
+    #[arg(long, env = "SENTISERVE_PORT", default_value_t = defaults::PORT)]
+    pub port: u16,
+    /// Models to load at startup, comma-separated. Default: the default model;
+    /// `none` loads nothing until first use.
+    #[arg(long, env = "SENTISERVE_PRELOAD", value_delimiter = ',')]
+    pub preload: Vec<String>,
+    /// The prediction cache's tiers and keys.
+    #[command(flatten)]
+    pub cache: CacheArgs,
     /// Largest request body in bytes.
     #[arg(long, env = "SENTISERVE_MAX_BODY_BYTES", default_value_t = defaults::MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
@@ -235,20 +265,7 @@ impl ServeArgs {
             preload,
             device: self.models.device,
             dtype: self.models.dtype,
-            cache: CacheConfig {
-                capacity_bytes: self.cache_max_bytes,
-                ttl: secs(self.cache_ttl_secs),
-                model_ttl: std::collections::HashMap::new(),
-                tti: secs(self.cache_tti_secs),
-                token_keys: self.cache_token_keys,
-                disk: self.cache_dir.clone().map(|dir| DiskConfig { dir, capacity_bytes: self.cache_disk_max_bytes }),
-                redis: self.redis_url.as_ref().map(|url| RedisConfig {
-                    url: url.expose().to_string(),
-                    namespace: self.redis_namespace.clone(),
-                    connect_timeout: Duration::from_millis(self.redis_connect_timeout_ms.max(1)),
-                    command_timeout: Duration::from_millis(self.redis_timeout_ms.max(1)),
-                }),
-            },
+            cache: self.cache.config(),
             batch: BatchConfig {
                 max_batch_size: self.max_batch_size,
                 max_batch_tokens: self.max_batch_tokens,

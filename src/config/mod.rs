@@ -3,6 +3,7 @@
 //! secrets that `Debug` hides ([`secret`]).
 //! Every default is a constant in [`crate::defaults`].
 
+pub mod analyze;
 pub mod cli;
 pub mod manifest;
 pub mod runtime;
@@ -10,7 +11,7 @@ pub mod secret;
 #[cfg(test)]
 mod tests;
 
-pub use cli::{LogFormat, ModelArgs, ServeArgs};
+pub use cli::{CacheArgs, LogFormat, ModelArgs, ServeArgs};
 pub use manifest::{Catalog, ConfigError};
 pub use runtime::{ConnectionLimits, HttpConfig, Limits, ServerConfig};
 pub use secret::Secret;
