@@ -261,3 +261,24 @@ fn ctrl_c_mid_file_then_a_rerun_computes_only_what_was_left() {
     assert!(cached >= answered, "every row answered before Ctrl-C comes from the cache: {stderr}");
     assert_eq!(line_count(&output_path), texts.len());
 }
+
+/// The README's file example, as written there (with the shared model's path).
+#[test]
+fn the_readme_file_example_labels_examples_reviews_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(readme.contains("--input examples/reviews.csv --column text --output labelled.csv"), "the README names it");
+    let output_path = dir.path().join("labelled.csv");
+    let (output, stderr) = run(sentiserve(&common::minilm_dir(), &["--input", "examples/reviews.csv"])
+        .args(["--column", "text", "--output", output_path.to_str().unwrap()])
+        .env("XDG_CACHE_HOME", dir.path().join("xdg"))
+        .current_dir(root));
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(summary(&stderr), (9, 8, 0, 1), "{stderr}");
+    assert!(stderr.contains("line 6: empty text"), "{stderr}");
+    assert!(dir.path().join("xdg/sentiserve/predictions").is_dir(), "the default disk tier under XDG_CACHE_HOME");
+    let labelled = std::fs::read_to_string(&output_path).unwrap();
+    assert!(labelled.starts_with("id,text,label,score,error\n1,So there is no way"), "{labelled}");
+    assert!(labelled.contains("\"Good case, Excellent value.\",POSITIVE,"), "{labelled}");
+}
