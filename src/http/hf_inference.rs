@@ -44,9 +44,10 @@ pub struct InferenceParameters {
     pub function_to_apply: Option<ScoreFunction>,
     /// Zero-shot classification: the labels to choose from (a non-empty list, or one
     /// comma-separated string), on an NLI model.
-    #[schema(value_type = Option<Vec<String>>, min_items = 1)]
+    #[schema(schema_with = zero_shot::labels_schema)]
     pub candidate_labels: Option<Value>,
     /// Zero-shot: each label becomes this sentence with the label in place of `{}`.
+    #[schema(schema_with = zero_shot::template_schema)]
     pub hypothesis_template: Option<String>,
     /// Zero-shot: score each label on its own.
     pub multi_label: Option<bool>,

@@ -65,6 +65,31 @@ fn labels(value: &Value) -> Option<Vec<String>> {
     (!labels.is_empty() && labels.iter().all(|l| !l.is_empty())).then_some(labels)
 }
 
+/// The schema of `candidate_labels`: a non-empty list of non-empty labels, or a
+/// comma-separated string with at least one label.
+pub fn labels_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+    let string = |description: &str| ObjectBuilder::new().schema_type(Type::String).description(Some(description));
+    OneOfBuilder::new()
+        .item(string("Comma-separated labels.").pattern(Some("[^,\\s]")))
+        .item(ArrayBuilder::new().items(string("A label.").min_length(Some(1))).min_items(Some(1)))
+        .description(Some("The labels to choose from: a list, or one comma-separated string."))
+        .examples([serde_json::json!(["technology", "politics", "sports"])])
+        .into()
+}
+
+/// The schema of `hypothesis_template`: `null`, or a string with `{}`.
+pub fn template_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .description(Some(
+            "Each label becomes this sentence with the label in place of `{}` (default \"This example is {}.\").",
+        ))
+        .pattern(Some("\\{\\}"))
+        .build()
+}
+
 /// The request's schema: one text or several, with the labels and options.
 fn request_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
     use utoipa::openapi::schema::{AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, SchemaType, Type};
@@ -72,23 +97,11 @@ fn request_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
     let nullable = |kind: Type, description: &str| {
         ObjectBuilder::new().schema_type(SchemaType::from_iter([kind, Type::Null])).description(Some(description))
     };
-    let labels = || {
-        OneOfBuilder::new()
-            .item(string("Comma-separated labels.").pattern(Some("[^,\\s]")))
-            .item(ArrayBuilder::new().items(string("A label.").min_length(Some(1))).min_items(Some(1)))
-            .description(Some("The labels to choose from: a list, or one comma-separated string."))
-            .examples([serde_json::json!(["technology", "politics", "sports"])])
-    };
     let shape = |field: &str, input: utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>| {
-        let template = nullable(
-            Type::String,
-            "Each label becomes this sentence with the label in place of `{}` (default \"This example is {}.\").",
-        )
-        .pattern(Some("\\{\\}"));
         ObjectBuilder::new()
             .property(field, input)
-            .property("candidate_labels", labels())
-            .property("hypothesis_template", template)
+            .property("candidate_labels", labels_schema())
+            .property("hypothesis_template", template_schema())
             .property(
                 "multi_label",
                 nullable(Type::Boolean, "Score each label on its own (default false: the scores sum to 1)."),
