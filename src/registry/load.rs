@@ -101,3 +101,14 @@ pub fn load_model(job: &LoadJob) -> Result<LoadedModel, ModelError> {
     }
     Err(ModelError::AllSourcesFailed(failures.into_iter().map(|(s, e)| format!("{s}: {e}")).collect()))
 }
+
+impl LoadedModel {
+    /// The identity of answers computed on inputs cut on `side` (both are made in
+    /// [`load_model`]).
+    pub fn identity_for(&self, side: TruncationSide) -> &Identity {
+        match side {
+            TruncationSide::Right => &self.identity,
+            TruncationSide::Left => &self.left_identity,
+        }
+    }
+}

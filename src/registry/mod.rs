@@ -43,8 +43,7 @@ pub struct LoadedModel {
     pub batcher: Batcher,
     /// The limits its queue runs with.
     pub batch: BatchConfig,
-    /// What its cached answers are keyed by (files' content and logits settings), for
-    /// inputs cut on the engine's side (right).
+    /// What its cached answers are keyed by (files' content, logits settings; right side).
     pub identity: Identity,
     /// The same for inputs cut on the left (`truncation_direction: "left"`).
     pub left_identity: Identity,
@@ -58,16 +57,6 @@ pub struct LoadedModel {
     pub bytes: u64,
     /// Wall time of the load, ms.
     pub load_ms: f64,
-}
-
-impl LoadedModel {
-    /// The identity of answers computed on inputs cut on `side`.
-    pub fn identity_for(&self, side: crate::engine::TruncationSide) -> &Identity {
-        match side {
-            crate::engine::TruncationSide::Right => &self.identity,
-            crate::engine::TruncationSide::Left => &self.left_identity,
-        }
-    }
 }
 
 /// Why a model is not available.
