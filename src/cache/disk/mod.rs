@@ -12,6 +12,7 @@
 //! succeed again. A directory that cannot hold the file disables the tier. In every
 //! case the server keeps serving and one log line says what happened.
 
+pub mod closing;
 pub mod entry;
 #[cfg(test)]
 mod faults;
@@ -26,13 +27,14 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use redb::{Database, ReadableDatabase, ReadableTableMetadata};
+use redb::{ReadableDatabase, ReadableTableMetadata};
 use tokio::sync::oneshot;
 
 use super::codec;
 use super::health::Health;
 use super::stats::{TierCounters, TierStats};
 use super::tier::{Tier, TierError};
+use closing::Db;
 use entry::{checked_value, ENTRIES, META};
 use open::{is_corruption, Opener};
 
@@ -136,7 +138,7 @@ const TIER: &str = "disk";
 /// What the handle and the writer thread share.
 pub(crate) struct Shared {
     /// The open database; `None` while the tier is down.
-    db: RwLock<Option<Arc<Database>>>,
+    db: RwLock<Option<Arc<Db>>>,
     /// Up or down, why, and when the writer tries to reopen.
     pub(crate) health: Health,
     pub(crate) counters: TierCounters,
@@ -144,7 +146,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    fn new(db: Database, opener: Opener) -> Self {
+    fn new(db: Db, opener: Opener) -> Self {
         Self {
             db: RwLock::new(Some(Arc::new(db))),
             health: Health::up(TIER, opener.path().display().to_string(), writer::RETRY),
@@ -158,7 +160,7 @@ impl Shared {
     }
 
     /// The open database, if the tier is up.
-    pub(crate) fn database(&self) -> Option<Arc<Database>> {
+    pub(crate) fn database(&self) -> Option<Arc<Db>> {
         self.db.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
@@ -169,7 +171,7 @@ impl Shared {
 
     /// Takes the database out (the tier is down while it is rebuilt); `None` when it
     /// was already down.
-    pub(crate) fn take_database(&self, reason: &str) -> Option<Arc<Database>> {
+    pub(crate) fn take_database(&self, reason: &str) -> Option<Arc<Db>> {
         let mut db = self.db.write().unwrap_or_else(|p| p.into_inner());
         let taken = db.take()?;
         self.health.pause(format!("rebuilding a damaged file: {reason}"));
@@ -184,7 +186,7 @@ impl Shared {
     }
 
     /// Puts a freshly opened database in service.
-    pub(crate) fn set_up(&self, opened: Arc<Database>) {
+    pub(crate) fn set_up(&self, opened: Arc<Db>) {
         let mut db = self.db.write().unwrap_or_else(|p| p.into_inner());
         *db = Some(opened);
         self.health.mark_up();

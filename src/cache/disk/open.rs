@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use redb::{Database, DatabaseError};
 
+use super::closing::Db;
 use super::entry::{ENTRIES, META, ORDER};
 use super::DiskError;
 use crate::cache::codec;
@@ -59,11 +60,11 @@ pub fn is_corruption(error: &redb::Error) -> bool {
 
 impl Opener {
     /// Opens (or creates) the file with an integrity check and proves it writable.
-    pub fn open_checked(&self) -> Result<Database, OpenError> {
+    pub fn open_checked(&self) -> Result<Db, OpenError> {
         let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.create()))
             .map_err(|_| OpenError::Corrupt("the database library panicked while opening the file".into()))?;
         let db = match opened {
-            Ok(db) => db,
+            Ok(db) => Db::new(db),
             Err(DatabaseError::DatabaseAlreadyOpen) => {
                 return Err(OpenError::Fatal(DiskError::InUse(self.path.clone())))
             }
@@ -109,7 +110,7 @@ impl Opener {
     ///
     /// Errors: [`DiskError`] when the environment prevents the tier, or the rebuilt
     /// file is still unreadable.
-    pub fn open_or_rebuild(&self) -> Result<Database, DiskError> {
+    pub fn open_or_rebuild(&self) -> Result<Db, DiskError> {
         match self.open_checked() {
             Ok(db) => Ok(db),
             Err(OpenError::Fatal(error)) => Err(error),
