@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Lints the deployment files under deploy/:
 #   - deploy/Dockerfile            hadolint (warnings fail; ignores are justified inline)
-#   - deploy/k8s/*.yaml (+ the hpa-queue-depth example)
+#   - deploy/k8s/*.yaml (+ the hpa-queue-depth example), deploy/managed-redis (an
+#     overlay for a managed TLS Redis, + its Secret example)
 #                                  kubernetes-validate --strict against each version in
 #                                  $K8S_VERSIONS, and the kustomize-rendered set when
 #                                  kubectl or kustomize is installed
@@ -85,7 +86,7 @@ check "Dockerfile COPY sources exist in the repository" copy_sources
 
 # --- Kubernetes --------------------------------------------------------------------
 k8s_files=()
-for f in deploy/k8s/*.yaml deploy/k8s/*.yaml.example; do
+for f in deploy/k8s/*.yaml deploy/k8s/*.yaml.example deploy/managed-redis/*.yaml.example; do
   [ -e "$f" ] || continue
   [ "$(basename "$f")" = kustomization.yaml ] && continue   # not a cluster resource
   k8s_files+=("$f")
@@ -97,21 +98,25 @@ done
 
 kustomize_build=()
 if command -v kustomize >/dev/null; then
-  kustomize_build=(kustomize build deploy/k8s)
+  kustomize_build=(kustomize build)
 elif command -v kubectl >/dev/null && kubectl kustomize --help >/dev/null 2>&1; then
-  kustomize_build=(kubectl kustomize deploy/k8s)
+  kustomize_build=(kubectl kustomize)
 fi
 if [ ${#kustomize_build[@]} -gt 0 ]; then
-  render() { "${kustomize_build[@]}" > "$tmp/rendered.yaml" && echo "$(grep -c '^kind:' "$tmp/rendered.yaml") resources rendered"; }
-  check "${kustomize_build[*]}" render
-  if [ -s "$tmp/rendered.yaml" ]; then
-    for v in $K8S_VERSIONS; do
-      check "kubernetes-validate --strict -k $v (kustomize output)" \
-        "$venv/bin/kubernetes-validate" --strict --quiet -k "$v" "$tmp/rendered.yaml"
-    done
-  fi
+  render() { "${kustomize_build[@]}" "$1" > "$2" && echo "$(grep -c '^kind:' "$2") resources rendered"; }
+  # The base, and the managed-TLS-Redis overlay on it.
+  for dir in deploy/k8s deploy/managed-redis; do
+    out="$tmp/rendered-$(basename "$dir").yaml"
+    check "${kustomize_build[*]} $dir" render "$dir" "$out"
+    if [ -s "$out" ]; then
+      for v in $K8S_VERSIONS; do
+        check "kubernetes-validate --strict -k $v ($dir rendered)" \
+          "$venv/bin/kubernetes-validate" --strict --quiet -k "$v" "$out"
+      done
+    fi
+  done
 else
-  skip "kustomize build deploy/k8s (neither kustomize nor kubectl installed)"
+  skip "kustomize build deploy/k8s and deploy/managed-redis (neither kustomize nor kubectl installed)"
 fi
 
 # --- Compose -----------------------------------------------------------------------
@@ -244,6 +249,14 @@ dockerfile = (root / "deploy/Dockerfile").read_text()
 expect(re.search(r"\bSENTISERVE_HOST=0\.0\.0\.0\b", dockerfile) is not None,
        "Dockerfile sets SENTISERVE_HOST=0.0.0.0 (the server's default is loopback)")
 names |= set(re.findall(r"\b(SENTISERVE_[A-Z_]+)=", dockerfile))
+# ... and those the managed-Redis overlay adds; it mounts the Secret where it points.
+overlay = (root / "deploy/managed-redis/kustomization.yaml").read_text()
+names |= set(re.findall(r"/data/(SENTISERVE_[A-Z_]+)", overlay))
+mount = re.search(r"mountPath: (\S+)", overlay).group(1)
+for var in ["SENTISERVE_REDIS_PASSWORD_FILE", "SENTISERVE_REDIS_CA_CERT"]:
+    value = re.search(rf"/data/{var}\n\s+value: (\S+)", overlay)
+    expect(value is not None and value.group(1).startswith(mount + "/"),
+           f"managed-redis: {var} is a file in the mounted Secret ({mount})")
 for n in sorted(names):
     expect(f'"{n}"' in src, f"{n} is read by the server (found in src/)")
 

@@ -30,6 +30,8 @@ async fn replica(redis: &RedisServer, dir: std::path::PathBuf, max_tokens: Optio
         namespace: "sentiserve".into(),
         connect_timeout: Duration::from_secs(2),
         command_timeout: Duration::from_secs(2),
+        tls: Default::default(),
+        password_file: None,
     });
     let server = start(config).await;
     server.wait_health(200).await;

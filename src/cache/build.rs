@@ -55,6 +55,8 @@ mod tests {
             namespace: namespace.into(),
             connect_timeout: Duration::from_millis(100),
             command_timeout: Duration::from_millis(100),
+            tls: Default::default(),
+            password_file: None,
         }
     }
 

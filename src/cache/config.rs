@@ -52,7 +52,9 @@ impl CacheConfig {
 /// Connection settings.
 #[derive(Clone)]
 pub struct RedisConfig {
-    /// `redis://[user:password@]host:port[/db]` (or `rediss://` where TLS is built in).
+    /// Where Redis is, in one of the forms of [`super::redis::Target::parse`]:
+    /// `redis://` (standalone), `rediss://` (over TLS), `redis+cluster://` or
+    /// `redis+sentinel://` (each also with `rediss+`).
     pub url: String,
     /// Prefix of every key this server writes; letters, digits, `-`, `_`, `.`.
     pub namespace: String,
@@ -60,6 +62,22 @@ pub struct RedisConfig {
     pub connect_timeout: Duration,
     /// Most time one command may take before it counts as an error.
     pub command_timeout: Duration,
+    /// Certificates for a `rediss` URL.
+    pub tls: RedisTls,
+    /// A file holding the password (its first line), so none sits in the URL, `ps` or
+    /// a manifest. Refused when empty, or when the URL has a password too.
+    pub password_file: Option<std::path::PathBuf>,
+}
+
+/// Certificate files for TLS to Redis (PEM). Without a CA, the system's roots.
+#[derive(Debug, Clone, Default)]
+pub struct RedisTls {
+    /// The CA that signed the server's certificate (a private CA).
+    pub ca_cert: Option<std::path::PathBuf>,
+    /// This client's certificate, for mutual TLS (with `client_key`).
+    pub client_cert: Option<std::path::PathBuf>,
+    /// The key of `client_cert` (PKCS#8, PKCS#1 or SEC1 PEM).
+    pub client_key: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for RedisConfig {
@@ -71,6 +89,8 @@ impl std::fmt::Debug for RedisConfig {
             .field("namespace", &self.namespace)
             .field("connect_timeout", &self.connect_timeout)
             .field("command_timeout", &self.command_timeout)
+            .field("tls", &self.tls)
+            .field("password_file", &self.password_file)
             .finish()
     }
 }

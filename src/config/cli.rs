@@ -12,7 +12,7 @@ use super::runtime::{ConnectionLimits, HttpConfig, Limits, ServerConfig};
 use super::secret::Secret;
 use crate::batch::BatchConfig;
 use crate::cache::disk::DiskConfig;
-use crate::cache::redis::RedisConfig;
+use crate::cache::redis::{RedisConfig, RedisTls};
 use crate::cache::CacheConfig;
 use crate::defaults;
 use crate::model::DeviceSpec;
@@ -76,9 +76,25 @@ pub struct CacheArgs {
     /// Disk cache tier capacity in bytes.
     #[arg(long, env = "SENTISERVE_CACHE_DISK_MAX_BYTES", default_value_t = defaults::CACHE_DISK_MAX_BYTES)]
     pub cache_disk_max_bytes: u64,
-    /// Enable the Redis cache tier shared by replicas: redis://[user:password@]host:port[/db].
+    /// Enable the Redis cache tier shared by replicas: redis://[user:password@]host:port[/db],
+    /// rediss://… (TLS), redis+cluster://host1:port1,host2:port2 (Redis Cluster from seed
+    /// nodes), redis+sentinel://s1:port,s2:port/MASTER_NAME (Sentinel); rediss+cluster://
+    /// and rediss+sentinel:// over TLS.
     #[arg(long, env = "SENTISERVE_REDIS_URL", value_name = "URL")]
     pub redis_url: Option<Secret>,
+    /// File holding the Redis password (first line), instead of one in the URL.
+    #[arg(long, env = "SENTISERVE_REDIS_PASSWORD_FILE", value_name = "FILE")]
+    pub redis_password_file: Option<PathBuf>,
+    /// CA certificate (PEM) that signed the Redis server's certificate (rediss URLs;
+    /// default: the system's roots).
+    #[arg(long, env = "SENTISERVE_REDIS_CA_CERT", value_name = "FILE")]
+    pub redis_ca_cert: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS with Redis (with --redis-client-key).
+    #[arg(long, env = "SENTISERVE_REDIS_CLIENT_CERT", value_name = "FILE", requires = "redis_client_key")]
+    pub redis_client_cert: Option<PathBuf>,
+    /// Key (PEM) of --redis-client-cert.
+    #[arg(long, env = "SENTISERVE_REDIS_CLIENT_KEY", value_name = "FILE", requires = "redis_client_cert")]
+    pub redis_client_key: Option<PathBuf>,
     /// Prefix of every Redis key this server writes (and clears).
     #[arg(long, env = "SENTISERVE_REDIS_NAMESPACE", default_value = defaults::REDIS_NAMESPACE)]
     pub redis_namespace: String,
@@ -107,6 +123,12 @@ impl CacheArgs {
                 namespace: self.redis_namespace.clone(),
                 connect_timeout: Duration::from_millis(self.redis_connect_timeout_ms.max(1)),
                 command_timeout: Duration::from_millis(self.redis_timeout_ms.max(1)),
+                tls: RedisTls {
+                    ca_cert: self.redis_ca_cert.clone(),
+                    client_cert: self.redis_client_cert.clone(),
+                    client_key: self.redis_client_key.clone(),
+                },
+                password_file: self.redis_password_file.clone(),
             }),
         }
     }

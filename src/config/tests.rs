@@ -1,5 +1,5 @@
 //! Flags to configuration: keys (empty ones refused), the bind address and the
-//! exposure warning, and secrets kept out of `Debug`.
+//! exposure warning, secrets kept out of `Debug`, and the Redis TLS and password flags.
 
 use clap::Parser;
 
@@ -112,4 +112,29 @@ fn debug_output_hides_keys_and_the_redis_password() {
         assert!(text.contains("capacity_bytes"), "the rest is shown: {text}");
     }
     assert!(!format!("{:?}", config.http).contains("sekret"));
+}
+
+#[test]
+fn redis_tls_and_password_file_flags_reach_the_tier_config() {
+    let flags = [
+        "--redis-url",
+        "rediss+cluster://10.0.0.1:7000,10.0.0.2:7000",
+        "--redis-password-file",
+        "/run/secrets/redis-password",
+        "--redis-ca-cert",
+        "/run/secrets/ca.pem",
+        "--redis-client-cert",
+        "/run/secrets/client.pem",
+        "--redis-client-key",
+        "/run/secrets/client.key",
+    ];
+    let redis = args(&flags).config().unwrap().cache.redis.unwrap();
+    assert_eq!(redis.url, flags[1]);
+    assert_eq!(redis.password_file.as_deref(), Some(std::path::Path::new(flags[3])));
+    assert_eq!(redis.tls.ca_cert.as_deref(), Some(std::path::Path::new(flags[5])));
+    assert_eq!(redis.tls.client_cert.as_deref(), Some(std::path::Path::new(flags[7])));
+    assert_eq!(redis.tls.client_key.as_deref(), Some(std::path::Path::new(flags[9])));
+    // A client certificate without its key (or the reverse) is refused by the parser.
+    let half = ["serve", "--redis-url", "rediss://h:1", "--redis-client-cert", "c.pem"];
+    assert!(Cli::try_parse_from(half).is_err());
 }

@@ -6,7 +6,9 @@ pub mod http;
 pub mod inproc;
 pub mod map_tier;
 pub mod procs;
+pub mod redis_topology;
 pub mod server;
+pub mod tls_certs;
 
 use std::path::PathBuf;
 

@@ -16,6 +16,33 @@ pub enum RedisTierError {
         /// The client's error.
         source: redis::RedisError,
     },
+    /// `--redis-url` is not in one of the supported forms.
+    #[error("invalid redis url {url}: {reason}")]
+    BadUrl {
+        /// The URL, password redacted.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A password or certificate file cannot be read.
+    #[error("cannot read {what} {path}: {source}")]
+    File {
+        /// The flag that names the file.
+        what: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The password cannot be used (never the password itself).
+    #[error("redis password refused: {0}")]
+    Password(&'static str),
+    /// Certificate files were given for a URL without TLS.
+    #[error("--redis-ca-cert, --redis-client-cert and --redis-client-key need a rediss:// URL")]
+    TlsNeedsRediss,
+    /// The certificate files do not go together.
+    #[error("redis TLS files: {0}")]
+    TlsFiles(&'static str),
     /// A command failed.
     #[error("redis {command} failed: {source}")]
     Command {

@@ -1,7 +1,7 @@
-//! L3: a Redis (or Valkey) tier shared by every replica.
+//! L3: a Redis (or Valkey) tier shared by every replica: one server, Redis Cluster or
+//! a master behind Sentinel, over TLS or not ([`target`], [`link`]).
 //!
-//! One multiplexed connection (the `redis` crate's `ConnectionManager`) is kept by a
-//! supervisor task, which connects in the background (the server starts whether or
+//! One multiplexed connection is kept by a supervisor task, which connects in the background (the server starts whether or
 //! not Redis is there), pings while connected and marks the tier up or down. While
 //! the tier is down, lookups and writes skip Redis entirely, so an outage adds no
 //! latency; while up, every command has a timeout (`--redis-timeout-ms`), so a hung
@@ -14,18 +14,22 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use redis::aio::ConnectionManager;
 
+mod clear;
 mod error;
 mod keys;
+mod link;
 mod supervise;
+pub mod target;
 
 pub use error::RedisTierError;
 pub use keys::{entry_key, entry_pattern};
+use link::{Connector, Link};
 use supervise::supervise;
+pub use target::{Target, Topology};
 
 use super::codec;
-pub use super::config::{redact, RedisConfig};
+pub use super::config::{redact, RedisConfig, RedisTls};
 use super::generation::{self, Generations};
 use super::health::{Backoff, Health};
 use super::stats::{TierCounters, TierStats};
@@ -47,7 +51,10 @@ const SCAN_COUNT: usize = 1000;
 
 /// What the handle, the supervisor and background writes share.
 struct Shared {
-    connection: RwLock<Option<ConnectionManager>>,
+    connection: RwLock<Option<Link>>,
+    /// Redis Cluster: a command failing for one key is that key's error, not an
+    /// outage (the ping decides up or down).
+    cluster: bool,
     /// Up (the last command or ping succeeded) or down, why, and the reconnect pause.
     health: Health,
     counters: TierCounters,
@@ -71,7 +78,7 @@ impl Drop for RedisTier {
 }
 
 impl Shared {
-    fn connection(&self) -> Option<ConnectionManager> {
+    fn connection(&self) -> Option<Link> {
         if !self.health.is_up() {
             return None;
         }
@@ -90,7 +97,7 @@ impl Shared {
     /// Reads the generation counters on `connection` (and writes back any Redis lost).
     ///
     /// Errors: the client's error, or a timeout.
-    async fn sync_generations(&self, connection: &mut ConnectionManager) -> Result<(), String> {
+    async fn sync_generations(&self, connection: &mut Link) -> Result<(), String> {
         let timeout = self.config.command_timeout.max(MIN_PING_TIMEOUT);
         let key = self.generations_key();
         let mut read = redis::cmd("HGETALL");
@@ -145,7 +152,9 @@ impl Shared {
             Ok(Err(source)) => Err(self.failed(command, source)),
             Err(_) => {
                 let error = RedisTierError::Timeout { command, timeout };
-                self.health.mark_down(error.to_string());
+                if !self.cluster {
+                    self.health.mark_down(error.to_string());
+                }
                 Err(error)
             }
         }
@@ -154,9 +163,9 @@ impl Shared {
     /// The error of `command`. Redis refusing this one command (a key of another
     /// type, a write past `maxmemory`) is an error for this key, a miss or a dropped
     /// write, and reads of other keys go on; anything else is an outage (the tier
-    /// goes down).
+    /// goes down). In a cluster every failure is the key's own: the ping decides.
     fn failed(&self, command: &'static str, source: redis::RedisError) -> RedisTierError {
-        let refused_one = refuses_one_command(&source);
+        let refused_one = self.cluster || refuses_one_command(&source);
         let error = RedisTierError::Command { command, source };
         if !refused_one {
             self.health.mark_down(error.to_string());
@@ -187,28 +196,33 @@ fn refuses_one_command(error: &redis::RedisError) -> bool {
 }
 
 impl RedisTier {
-    /// Validates the URL and starts the supervisor (which connects in the background).
-    /// Must be called inside a tokio runtime.
+    /// Validates the URL, reads the password and certificate files, and starts the
+    /// supervisor (which connects in the background). Must be called inside a tokio
+    /// runtime.
     ///
-    /// Errors: [`RedisTierError::Namespace`] or [`RedisTierError::Url`].
+    /// Errors: [`RedisTierError::Namespace`], or those of [`Target::parse`], or
+    /// [`RedisTierError::Url`] for settings the client refuses.
     pub fn start(config: RedisConfig, generations: Arc<Generations>) -> Result<Self, RedisTierError> {
         if config.namespace.is_empty()
             || !config.namespace.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         {
             return Err(RedisTierError::Namespace(config.namespace));
         }
-        let client = redis::Client::open(config.url.as_str())
+        let target = Target::parse(&config)?;
+        let cluster = target.topology == Topology::Cluster;
+        let connector = Connector::new(target, &config)
             .map_err(|source| RedisTierError::Url { url: redact(&config.url), source })?;
         let display_url = redact(&config.url);
         let shared = Arc::new(Shared {
             connection: RwLock::new(None),
+            cluster,
             health: Health::down(TIER, display_url.clone(), RECONNECT, "connecting"),
             counters: TierCounters::default(),
             display_url,
             config,
             generations,
         });
-        let supervisor = tokio::spawn(supervise(Arc::clone(&shared), client));
+        let supervisor = tokio::spawn(supervise(Arc::clone(&shared), connector));
         Ok(Self { shared, supervisor })
     }
 }
@@ -310,38 +324,5 @@ impl Tier for RedisTier {
             }
             stats
         })
-    }
-}
-
-impl RedisTier {
-    /// [`Tier::clear`]: bumps the scope's generation, then unlinks its keys; returns
-    /// how many were removed.
-    ///
-    /// Errors: the first command that fails.
-    async fn clear_scope(&self, model: Option<&str>) -> Result<u64, RedisTierError> {
-        let field = generation::field(model);
-        let mut bump = redis::cmd("HINCRBY");
-        bump.arg(self.shared.generations_key()).arg(field).arg(1);
-        let value: u64 = self.shared.run("HINCRBY", &bump).await?;
-        self.shared.generations.advance(field, value);
-        let pattern = entry_pattern(&self.shared.config.namespace, model);
-        let generations = self.shared.generations_key().into_bytes();
-        let mut cursor: u64 = 0;
-        let mut removed = 0u64;
-        loop {
-            let mut scan = redis::cmd("SCAN");
-            scan.arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(SCAN_COUNT);
-            let (next, mut keys): (u64, Vec<Vec<u8>>) = self.shared.run("SCAN", &scan).await?;
-            keys.retain(|key| *key != generations);
-            if !keys.is_empty() {
-                let mut unlink = redis::cmd("UNLINK");
-                unlink.arg(&keys);
-                removed += self.shared.run::<u64>("UNLINK", &unlink).await?;
-            }
-            if next == 0 {
-                return Ok(removed);
-            }
-            cursor = next;
-        }
     }
 }

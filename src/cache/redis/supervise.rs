@@ -3,26 +3,19 @@
 
 use std::sync::Arc;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-
-use super::{Shared, MANAGER_MAX_DELAY, MIN_PING_TIMEOUT, PING_INTERVAL};
+use super::link::Connector;
+use super::{Shared, MIN_PING_TIMEOUT, PING_INTERVAL};
 
 /// Keeps a connection: connects with backoff while there is none, pings while there is.
-pub(super) async fn supervise(shared: Arc<Shared>, client: redis::Client) {
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(shared.config.connect_timeout))
-        .set_response_timeout(Some(shared.config.command_timeout))
-        .set_number_of_retries(1)
-        .set_max_delay(MANAGER_MAX_DELAY);
+/// A Sentinel connection that fails its ping is dropped, so the next attempt asks the
+/// Sentinels where the master is now.
+pub(super) async fn supervise(shared: Arc<Shared>, connector: Connector) {
     loop {
         let existing = shared.connection.read().unwrap_or_else(|p| p.into_inner()).clone();
         let outcome: Result<(), String> = match existing {
             None => {
-                let attempt = tokio::time::timeout(
-                    shared.config.connect_timeout * 2,
-                    ConnectionManager::new_with_config(client.clone(), config.clone()),
-                )
-                .await;
+                let attempt =
+                    tokio::time::timeout(shared.config.connect_timeout * 2, connector.connect(&shared.config)).await;
                 match attempt {
                     // Up only once the generations are known, so the first reads
                     // already use them.
@@ -34,21 +27,22 @@ pub(super) async fn supervise(shared: Arc<Shared>, client: redis::Client) {
                 }
             }
             Some(mut connection) => {
-                let ping = tokio::time::timeout(
-                    shared.config.command_timeout.max(MIN_PING_TIMEOUT),
-                    redis::cmd("PING").query_async::<String>(&mut connection),
-                )
-                .await;
-                match ping {
-                    Ok(Ok(_)) => {
+                let ping =
+                    tokio::time::timeout(shared.config.command_timeout.max(MIN_PING_TIMEOUT), connection.ping()).await;
+                let outcome = match ping {
+                    Ok(Ok(())) => {
                         if let Err(e) = shared.sync_generations(&mut connection).await {
                             tracing::debug!(error = %e, "reading the cache generations failed");
                         }
                         Ok(())
                     }
-                    Ok(Err(e)) => Err(e.to_string()),
+                    Ok(Err(e)) => Err(e),
                     Err(_) => Err("ping timed out".into()),
+                };
+                if outcome.is_err() && connection.reconnect_on_failure() {
+                    *shared.connection.write().unwrap_or_else(|p| p.into_inner()) = None;
                 }
+                outcome
             }
         };
         let pause = match outcome {
