@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make test` needs besides Rust, when it is missing:
-#   - redis-server (the Redis cache-tier tests start and kill their own instances),
+#   - redis-server and redis-cli (the Redis cache-tier tests start and kill their own
+#     instances, and build a cluster and a Sentinel setup), openssl (TLS certificates),
 #   - chromium + chromium-driver (the browser tests of the web page and Streamlit app),
 #   - curl (tests/readme_examples.rs runs the README's curl examples as written),
 #   - nginx (the load balancer of the multi-replica topology tests, tests/topology.rs),
@@ -13,6 +14,8 @@ cd "$(dirname "$0")/.."
 
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
+command -v redis-cli >/dev/null || need+=(redis-tools)
+command -v openssl >/dev/null || need+=(openssl)
 command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)
 command -v curl >/dev/null || need+=(curl)
