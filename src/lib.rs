@@ -16,6 +16,7 @@ pub mod defaults;
 pub mod engine;
 pub mod files;
 pub mod http;
+pub mod log_writer;
 pub mod model;
 pub mod registry;
 pub mod server;

@@ -74,14 +74,22 @@ fn init_logging(format: LogFormat, default_level: &str) {
 }
 
 /// [`init_logging`] for the server: lines are formatted on the request's thread and
-/// written to stderr by a writer thread, so no request waits on a write. Nothing is
-/// dropped (a full queue of 128k lines blocks its sender); dropping the guard writes
-/// out what is queued.
-fn init_server_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
-    let (writer, guard) =
-        tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(false).finish(std::io::stderr());
-    install_logging(format, "info", writer);
-    guard
+/// written to stderr in batches by a writer thread ([`sentiserve::log_writer`]), so no
+/// request waits on a write. Nothing is dropped; dropping the guard writes out what is
+/// pending. Without a writer thread (none could be spawned), lines go straight to
+/// stderr.
+fn init_server_logging(format: LogFormat) -> Option<sentiserve::log_writer::FlushGuard> {
+    match sentiserve::log_writer::stderr() {
+        Ok((writer, guard)) => {
+            install_logging(format, "info", writer);
+            Some(guard)
+        }
+        Err(e) => {
+            init_logging(format, "info");
+            tracing::warn!(error = %e, "no log writer thread; logging straight to stderr");
+            None
+        }
+    }
 }
 
 fn install_logging<W>(format: LogFormat, default_level: &str, writer: W)

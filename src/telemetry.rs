@@ -21,10 +21,13 @@
 //! [`SECONDS_BUCKETS`], `sentiserve_batch_size` has [`BATCH_BUCKETS`] and
 //! `sentiserve_input_tokens` has [`TOKEN_BUCKETS`].
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -59,24 +62,81 @@ pub fn prometheus() -> PrometheusHandle {
         .clone()
 }
 
+/// One route's HTTP metric handles.
+struct RouteMetrics {
+    duration: metrics::Histogram,
+    /// `sentiserve_http_requests_total` by status (a route answers a handful).
+    by_status: Vec<(u16, metrics::Counter)>,
+}
+
+thread_local! {
+    /// Handles by method and route, per worker thread: a request looks its handles up
+    /// without allocating labels or hashing them into the recorder's registry.
+    static HTTP_METRICS: RefCell<HashMap<Method, HashMap<Box<str>, RouteMetrics>>> = RefCell::new(HashMap::new());
+}
+
 /// Counts and times every routed request.
 pub async fn track(req: Request, next: Next) -> Response {
-    let route =
-        req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let method = req.method().to_string();
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let method = req.method().clone();
     let started = Instant::now();
     let response = next.run(req).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("sentiserve_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
-        .increment(1);
-    metrics::histogram!("sentiserve_http_request_duration_seconds", "method" => method, "route" => route)
-        .record(started.elapsed().as_secs_f64());
+    let seconds = started.elapsed().as_secs_f64();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    record(&method, route, response.status().as_u16(), seconds);
     response
+}
+
+/// Records one answered request: its count by status and its duration, seconds.
+fn record(method: &Method, route: &str, status: u16, seconds: f64) {
+    HTTP_METRICS.with_borrow_mut(|by_method| {
+        let by_route = by_method.entry(method.clone()).or_default();
+        if !by_route.contains_key(route) {
+            let duration = metrics::histogram!("sentiserve_http_request_duration_seconds",
+                "method" => method.to_string(), "route" => route.to_string());
+            by_route.insert(route.into(), RouteMetrics { duration, by_status: Vec::new() });
+        }
+        let Some(handles) = by_route.get_mut(route) else { return };
+        handles.duration.record(seconds);
+        match handles.by_status.iter().find(|(s, _)| *s == status) {
+            Some((_, counter)) => counter.increment(1),
+            None => {
+                let counter = metrics::counter!("sentiserve_http_requests_total",
+                    "method" => method.to_string(), "route" => route.to_string(), "status" => status.to_string());
+                counter.increment(1);
+                handles.by_status.push((status, counter));
+            }
+        }
+    });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_requests_are_counted_by_status_and_timed_by_route_through_cached_handles() {
+        let handle = prometheus();
+        for (status, seconds) in [(200, 0.0002), (200, 0.02), (404, 0.0002)] {
+            record(&Method::POST, "/telemetry-test", status, seconds);
+        }
+        let text = handle.render();
+        let line = |prefix: &str| text.lines().find_map(|l| l.strip_prefix(prefix).map(str::to_owned));
+        let count = |status: &str| {
+            line(&format!(
+                "sentiserve_http_requests_total{{method=\"POST\",route=\"/telemetry-test\",status=\"{status}\"}} "
+            ))
+        };
+        assert_eq!(count("200").as_deref(), Some("2"), "{text}");
+        assert_eq!(count("404").as_deref(), Some("1"), "{text}");
+        let bucket = |le: &str| {
+            line(&format!(
+                "sentiserve_http_request_duration_seconds_bucket{{method=\"POST\",route=\"/telemetry-test\",le=\"{le}\"}} "
+            ))
+        };
+        assert_eq!(bucket("0.0005").as_deref(), Some("2"), "{text}");
+        assert_eq!(bucket("0.025").as_deref(), Some("3"), "{text}");
+    }
 
     #[test]
     fn every_histogram_is_exported_with_buckets_not_as_a_summary() {

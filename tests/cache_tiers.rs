@@ -101,7 +101,7 @@ async fn a_garbage_or_truncated_disk_file_is_rebuilt_and_the_server_serves() {
     let args = arg_list(&["--cache-dir", garbage_dir.path().to_str().unwrap()]);
     let server = ServerProcess::minilm(&args, &logs.path().join("garbage.log"));
     server.ready().await;
-    assert!(server.log_text().contains("moved it aside"), "{}", server.log_text());
+    server.wait_log("moved it aside").await;
     let aside = std::fs::read_dir(garbage_dir.path())
         .unwrap()
         .filter_map(Result::ok)
@@ -145,7 +145,7 @@ async fn an_unusable_cache_dir_disables_the_disk_tier_only() {
     let disk = server.tier("disk").await;
     assert_eq!(disk["up"], false);
     assert!(disk["error"].as_str().unwrap().contains("cannot create"), "{disk}");
-    assert!(server.log_text().contains("disk cache tier disabled"), "{}", server.log_text());
+    server.wait_log("disk cache tier disabled").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -265,7 +265,7 @@ async fn killing_redis_mid_run_fails_no_request() {
         }
     }
     assert_eq!(server.tier("redis").await["up"], false);
-    assert!(server.log_text().contains("redis cache tier is down"), "{}", server.log_text());
+    server.wait_log("redis cache tier is down").await;
 
     let _back = RedisServer::start_on(port);
     server.wait_tier("redis", "came back up", |t| t["up"] == true).await;

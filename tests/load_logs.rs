@@ -21,7 +21,8 @@ async fn a_capped_max_tokens_is_logged_and_model_ready_has_dtype_and_numeric_loa
         ["--models-file", manifest.to_str().unwrap(), "--log-format", "json"].iter().map(|s| s.to_string()).collect();
     let server = ServerProcess::spawn(&args, &dir.path().join("server.log"));
     server.ready().await;
-    let lines: Vec<Value> = server.log_text().lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let log = server.wait_log("model ready").await;
+    let lines: Vec<Value> = log.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let message = |m: &str| lines.iter().find(|l| l["fields"]["message"].as_str().is_some_and(|s| s.contains(m)));
 
     let capped = message("max_tokens is above the model's own limit").unwrap_or_else(|| panic!("{lines:#?}"));

@@ -39,7 +39,7 @@ async fn make_run_answers_offline_from_the_bundled_model() {
     assert!(model["serving_source"].as_str().unwrap().ends_with("models/minilm-l6-sentiment"), "{model}");
     let reason = model["fallback_reason"].as_str().unwrap();
     assert!(reason.contains(HUB_ID) && reason.contains("HF_HUB_OFFLINE"), "{reason}");
-    assert!(server.log_text().contains("model loaded from a fallback source"), "{}", server.log_text());
+    server.wait_log("model loaded from a fallback source").await;
 }
 
 /// With the Hub configured but unreachable (a closed loopback port), the next source

@@ -73,7 +73,7 @@ async fn tls_with_a_private_ca_and_client_certificates_shares_hits_and_clears() 
         })
         .await;
     let reason = down["error"].as_str().unwrap().to_string();
-    assert!(c.log_text().contains(&reason), "the log says why: {}", c.log_text());
+    c.wait_log(&reason).await;
     let (status, _) = c.analyze(json!({ "text": "served without the shared tier" })).await;
     assert_eq!(status, 200, "a refused tier is skipped, the request is served");
 

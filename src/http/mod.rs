@@ -31,8 +31,7 @@ use axum::{Extension, Router};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tower_http::LatencyUnit;
+use tower_http::trace::TraceLayer;
 
 use crate::config::{ConnectionLimits, HttpConfig};
 use error::{ApiError, ErrorKind};
@@ -81,7 +80,9 @@ pub fn router(state: AppState, http: &HttpConfig, connections: &ConnectionLimits
                 })
                 .on_request(())
                 .on_failure(())
-                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(LatencyUnit::Micros)),
+                // Integer fields: cheaper to format than tower-http's default line
+                // (`latency=412 μs`), which the hit path paid on every request.
+                .on_response(log_response),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(CatchPanicLayer::custom(|_| {
@@ -91,6 +92,17 @@ pub fn router(state: AppState, http: &HttpConfig, connections: &ConnectionLimits
         .layer(DefaultBodyLimit::max(max_body))
         .service(routed);
     Router::new().fallback_service(stack)
+}
+
+/// The request's log line, inside its span (id, method, path): status and latency in
+/// µs as integers, cheaper to format than tower-http's default line (`latency=412
+/// μs`), which the cache-hit path paid on every request.
+fn log_response<B>(res: &axum::http::Response<B>, latency: std::time::Duration, _: &tracing::Span) {
+    tracing::info!(
+        status = res.status().as_u16(),
+        latency_us = latency.as_micros() as u64,
+        "finished processing request"
+    );
 }
 
 /// 431 with the JSON error shape for a request head over `max_header_bytes` (hyper

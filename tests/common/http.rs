@@ -116,6 +116,16 @@ impl Http {
         self.wait_for(&format!("{tier} tier {what}"), || self.tier(tier), check).await
     }
 
+    /// Polls the server's log until it holds `needle` (lines reach the file from a
+    /// writer thread, a moment after the event); returns the log.
+    pub async fn wait_log(&self, needle: &str) -> String {
+        let probe = || async { Value::String(self.log_text()) };
+        let log = self
+            .wait_for(&format!("logged {needle:?}"), probe, |v| v.as_str().is_some_and(|t| t.contains(needle)))
+            .await;
+        log.as_str().unwrap_or_default().to_string()
+    }
+
     /// Polls `/models` until `name` is in `state`; returns its entry.
     pub async fn wait_model(&self, name: &str, state: &str) -> Value {
         self.wait_for(&format!("{name} {state}"), || self.model(name), |m| m["state"] == state).await
