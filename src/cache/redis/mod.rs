@@ -1,12 +1,13 @@
 //! L3: a Redis (or Valkey) tier shared by every replica: one server, Redis Cluster or
 //! a master behind Sentinel, over TLS or not ([`target`], [`link`]).
 //!
-//! One multiplexed connection is kept by a supervisor task, which connects in the background (the server starts whether or
-//! not Redis is there), pings while connected and marks the tier up or down. While
-//! the tier is down, lookups and writes skip Redis entirely, so an outage adds no
-//! latency; while up, every command has a timeout (`--redis-timeout-ms`), so a hung
-//! Redis adds at most that. Keys live under `{namespace}:`, and clearing deletes
-//! only those (SCAN + UNLINK), never the whole database.
+//! One multiplexed connection is kept by a supervisor task, which connects in the
+//! background (the server starts whether or not Redis is there), pings while
+//! connected and marks the tier up or down. While the tier is down, lookups and
+//! writes skip Redis entirely, so an outage adds no latency; while up, every command
+//! has a timeout (`--redis-timeout-ms`), so a hung Redis adds at most that. Keys live
+//! under `{namespace}:`, and clearing deletes only those (SCAN + UNLINK, on every
+//! primary of a cluster), never the whole database.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
