@@ -52,6 +52,8 @@ mod files;
 mod flops;
 #[path = "support/hits.rs"]
 mod hits;
+#[path = "support/machine.rs"]
+mod machine;
 #[path = "support/synthetic.rs"]
 mod synthetic;
 #[path = "support/tasks.rs"]
@@ -602,11 +604,12 @@ async fn main() {
     if wanted.is_empty() || wanted.iter().any(|w| w == "tasks") {
         tasks::compare(&binaries[0].1, &client, &imdb, &amazon).await;
     }
-    let mut markdown = vec![
+    let mut markdown = machine::header(&dtypes);
+    markdown.extend([
         "| model | system | dtype | batch | sentences/s | p50 ms (request; batch for baselines) | GOP/s | of peak |"
             .to_string(),
         "|---|---|---|---|---|---|---|---|".to_string(),
-    ];
+    ]);
     markdown.extend(table.iter().map(TableRow::markdown));
     println!("\n{}", markdown.join("\n"));
     let out = root().join("target/bench");

@@ -1,18 +1,32 @@
-//! Compares `x·Wᵀ` (stored transposed, [m,k]·[k,n]) with `(W·xᵀ)ᵀ` ([n,k]·[k,m]) for
-//! the small-m shapes of single-text inference: `cargo run --release --example matmul_shapes`.
+//! Times the f32 linear products of MiniLM- and distilbert-sized layers at the row
+//! counts of single texts and batches: the gemm path (`kernels::linear`, `Wᵀ` read
+//! in place, columns split per call) against the weights pre-packed at load
+//! (`kernels::f32_packed`), both on all cores:
+//! `cargo run --release --example matmul_shapes`.
 
 use candle_core::{Device, Tensor};
+use sentiserve::model::kernels::{f32_packed, linear};
 
 fn main() {
     let device = Device::Cpu;
-    for (m, k, n) in
-        [(23, 384, 1152), (23, 384, 1536), (23, 1536, 384), (23, 768, 3072), (180, 384, 1536), (600, 384, 1536)]
-    {
+    let packed_path = f32_packed::F32Isa::detect();
+    println!("packed path: {}", packed_path.map_or("none on this CPU", |p| p.name()));
+    for (m, k, n) in [
+        (1, 384, 1536),
+        (23, 384, 1152),
+        (23, 384, 1536),
+        (23, 1536, 384),
+        (23, 768, 3072),
+        (23, 3072, 768),
+        (180, 384, 1536),
+        (600, 384, 1536),
+        (600, 768, 3072),
+    ] {
         let x = Tensor::randn(0f32, 1.0, (m, k), &device).unwrap();
-        let w = Tensor::randn(0f32, 1.0, (n, k), &device).unwrap();
-        let wt = w.t().unwrap().contiguous().unwrap();
-        let iterations = 300;
-        let time = |f: &dyn Fn() -> Tensor| {
+        let wt = Tensor::randn(0f32, 1.0, (k, n), &device).unwrap();
+        let b = Tensor::randn(0f32, 1.0, n, &device).unwrap();
+        let iterations = (3e9 / (2.0 * (m * k * n) as f64)).clamp(5.0, 2000.0) as usize;
+        let time = |f: &dyn Fn()| {
             f();
             let t = std::time::Instant::now();
             for _ in 0..iterations {
@@ -20,15 +34,21 @@ fn main() {
             }
             t.elapsed().as_secs_f64() / iterations as f64
         };
-        let normal = time(&|| x.matmul(&wt).unwrap());
-        let flipped = time(&|| w.matmul(&x.t().unwrap()).unwrap().t().unwrap().contiguous().unwrap());
+        let gemm = time(&|| {
+            linear::linear(&x, &wt, &b).unwrap();
+        });
         let gflop = 2.0 * (m * k * n) as f64 / 1e9;
-        println!(
-            "{m:>4}x{k:>4}x{n:>4}: x·Wt {:6.1} µs ({:4.0} GFLOP/s)   (W·xt)t {:6.1} µs ({:4.0} GFLOP/s)",
-            normal * 1e6,
-            gflop / normal,
-            flipped * 1e6,
-            gflop / flipped
-        );
+        let mut line = format!("{m:>4}x{k:>4}x{n:>4}: gemm {:7.1} µs ({:4.0} GFLOP/s)", gemm * 1e6, gflop / gemm);
+        if packed_path.is_some() {
+            let xs = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let bs = b.to_vec1::<f32>().unwrap();
+            let weight = f32_packed::PackedF32::pack(&wt.flatten_all().unwrap().to_vec1::<f32>().unwrap(), k, n);
+            let packed = time(&|| {
+                f32_packed::linear(&xs, m, &weight, &bs);
+            });
+            line +=
+                &format!("   packed {:7.1} µs ({:4.0} GFLOP/s, {:.2}x)", packed * 1e6, gflop / packed, gemm / packed);
+        }
+        println!("{line}");
     }
 }

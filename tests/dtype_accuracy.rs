@@ -2,7 +2,7 @@
 //! served three times (f32, bf16, int8) answers every labelled sentence of
 //! `../shared/data/uci-sentiment/{amazon,imdb}.jsonl` through `/analyze`. bf16 and int8
 //! must each be within 0.5 points of f32's accuracy and give f32's label on ≥ 98% of
-//! the sentences. Also: each model reports its dtype, and their cache entries are
+//! the sentences. Also: each model reports its dtype and kernel, and their cache entries are
 //! separate (an f32 result never answers an int8 request).
 
 mod common;
@@ -28,6 +28,8 @@ async fn bf16_and_int8_keep_f32_accuracy_through_analyze() {
     for (name, dtype) in DTYPES {
         let status = server.model(name).await;
         assert_eq!(status["dtype"], dtype.as_str(), "{status}");
+        let kernel = sentiserve::model::kernels::linear_kernel(dtype, true);
+        assert_eq!(status["kernel"], kernel, "GET /models names the kernel that runs: {status}");
         fingerprints.push(status["fingerprint"].as_str().unwrap().to_string());
     }
     fingerprints.dedup();

@@ -29,6 +29,7 @@ impl CandleEngine {
             id2label: model.id2label().to_vec(),
             score_function: model.score_function(),
             device: device_name(model.device()),
+            kernel: model.kernel(),
             parameters: model.num_params(),
             weight_bytes: model.num_params() as u64 * model.dtype().bytes_per_weight(),
             activation_bytes_per_token: model.hidden_size() as u64 * ACTIVATION_FLOATS_PER_HIDDEN * F32_BYTES,

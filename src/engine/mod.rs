@@ -34,6 +34,9 @@ pub struct EngineInfo {
     pub score_function: ScoreFunction,
     /// Where it computes, as shown to users (`cpu`, `cuda:0`).
     pub device: String,
+    /// The kernel its linear layers run on, e.g. `f32-packed-avx2`, `int8-avx512vnni`
+    /// (see [`crate::model::kernels::linear_kernel`]).
+    pub kernel: &'static str,
     /// Number of parameters (body + head).
     pub parameters: usize,
     /// Estimated bytes of the weights as held in memory (linear layers in their

@@ -135,6 +135,11 @@ impl Model {
         self.dtype
     }
 
+    /// The kernel the linear layers run on ([`kernels::linear_kernel`]).
+    pub fn kernel(&self) -> &'static str {
+        kernels::linear_kernel(self.dtype, self.device.is_cpu())
+    }
+
     /// The width of the hidden states (`hidden_size`), 0 when the config does not say.
     pub fn hidden_size(&self) -> usize {
         self.hidden_size

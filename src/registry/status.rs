@@ -53,6 +53,8 @@ pub struct ModelStatus {
     pub device: Option<String>,
     /// Compute dtype of the weights and activations, once loaded.
     pub dtype: Option<String>,
+    /// The CPU kernel of its linear layers (e.g. `f32-packed-avx2`), once loaded.
+    pub kernel: Option<String>,
     /// Parameter count, once loaded.
     pub parameters: Option<usize>,
     /// Longest input in tokens (longer texts are truncated), once loaded.
@@ -107,6 +109,7 @@ impl Registry {
             labels: None,
             device: None,
             dtype: None,
+            kernel: None,
             parameters: None,
             max_tokens: None,
             max_batch_size: slot.batch.max_batch_size,
@@ -129,6 +132,7 @@ impl Registry {
                 status.labels = Some(info.id2label.clone());
                 status.device = Some(info.device.clone());
                 status.dtype = Some(info.dtype().to_string());
+                status.kernel = Some(info.kernel.to_string());
                 status.parameters = Some(info.parameters);
                 status.max_tokens = Some(info.max_tokens());
                 status.fingerprint = Some(loaded.identity.to_string());

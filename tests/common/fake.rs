@@ -159,6 +159,7 @@ impl Loader for FakeLoader {
             score_function: ScoreFunction::Softmax,
             id2label: model.labels.clone(),
             device: "cpu".into(),
+            kernel: "fake",
             parameters: 1000,
             weight_bytes: 4000,
             activation_bytes_per_token: 16,

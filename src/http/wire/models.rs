@@ -62,6 +62,10 @@ pub struct ModelStatus {
     pub device: Option<String>,
     /// Compute dtype of the weights and activations, once loaded.
     pub dtype: Option<String>,
+    /// The kernel its linear layers run on, once loaded: `f32-packed-avx2`,
+    /// `f32-gemm`, `bf16-avx512bf16`, `bf16-widened-f32-…`, `int8-avx512vnni`,
+    /// `int8-avx2`, `int8-portable`, or `candle-matmul` off the CPU.
+    pub kernel: Option<String>,
     /// Parameter count, once loaded.
     pub parameters: Option<usize>,
     /// Longest input in tokens (longer texts are truncated), once loaded.
@@ -103,6 +107,7 @@ impl From<registry::ModelStatus> for ModelStatus {
             labels,
             device,
             dtype,
+            kernel,
             parameters,
             max_tokens,
             max_batch_size,
@@ -130,6 +135,7 @@ impl From<registry::ModelStatus> for ModelStatus {
             labels,
             device,
             dtype,
+            kernel,
             parameters,
             max_tokens,
             max_batch_size,
@@ -181,6 +187,7 @@ mod tests {
             labels: loaded.then(|| vec!["NEGATIVE".into(), "POSITIVE".into()]),
             device: some("cpu"),
             dtype: some("f16"),
+            kernel: some("f32-packed-avx2"),
             parameters: loaded.then_some(22_000_000),
             max_tokens: loaded.then_some(512),
             max_batch_size: 32,

@@ -262,22 +262,16 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn random(len: usize, seed: u64) -> Vec<f32> {
-        let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (0..len)
-            .map(|_| {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((state >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::model::kernels::test_support::{random, report_not_run};
 
     /// The AVX-512 BF16 path equals the scalar reference to f32 rounding (the
     /// instruction may round its pair sum differently), on ragged shapes; both are
     /// within bf16 error of the f32 product.
     #[test]
     fn native_path_matches_the_scalar_reference() {
+        if !native() {
+            report_not_run("bf16 avx512-bf16", "this CPU lacks AVX-512 BF16");
+        }
         for (m, k, n) in [(1, 2, 16), (7, 37, 23), (13, 384, 1152), (3, 1536, 5)] {
             let x = random(m * k, (m * k) as u64);
             let w = random(k * n, (k + n) as u64);

@@ -46,6 +46,17 @@ impl CustomOp1 for GeluErf {
     }
 }
 
+/// GELU of each value, in place: the epilogue of a product that wrote `values` a
+/// moment ago (they are still in L1), in pieces of at most 16.
+pub(crate) fn gelu_in_place(values: &mut [f32]) {
+    let mut copy = [0f32; 16];
+    for piece in values.chunks_mut(16) {
+        let input = &mut copy[..piece.len()];
+        input.copy_from_slice(piece);
+        gelu_slice(input, piece);
+    }
+}
+
 /// Picks the widest vector unit available.
 fn gelu_slice(x: &[f32], out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]

@@ -6,13 +6,38 @@
 
 pub mod attention;
 pub mod bf16;
+pub mod f32_packed;
 pub mod gelu;
 pub mod int8;
 pub mod layer_norm;
 pub mod linear;
 pub mod rope;
+#[cfg(test)]
+mod test_support;
 
 use candle_core::{CpuStorage, Layout, Result};
+
+use crate::model::Dtype;
+
+/// The kernel the linear layers of `dtype` run on here, as `GET /models` and
+/// `make bench` name it; the same choice [`crate::model::layers::Linear::convert`]
+/// makes: `f32-packed-avx2` / `f32-gemm`, `bf16-avx512bf16` (elsewhere bf16 weights
+/// widened to f32: `bf16-widened-` + the f32 kernel), `int8-avx512vnni` /
+/// `int8-avx2` / `int8-portable`; `candle-matmul` off the CPU.
+pub fn linear_kernel(dtype: Dtype, on_cpu: bool) -> &'static str {
+    if !on_cpu {
+        return "candle-matmul";
+    }
+    let packed = f32_packed::F32Isa::chosen().is_some();
+    match dtype {
+        Dtype::F32 if packed => "f32-packed-avx2",
+        Dtype::F32 => "f32-gemm",
+        Dtype::Bf16 if bf16::native() => "bf16-avx512bf16",
+        Dtype::Bf16 if packed => "bf16-widened-f32-packed-avx2",
+        Dtype::Bf16 => "bf16-widened-f32-gemm",
+        Dtype::Int8 => int8::Int8Isa::detect().name(),
+    }
+}
 
 /// The f32 elements a contiguous tensor views in `storage`.
 ///

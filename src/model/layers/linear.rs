@@ -8,14 +8,17 @@ use candle_nn::VarBuilder;
 
 use crate::model::dtype::Dtype;
 use crate::model::error::{ModelError, Result};
+use crate::model::kernels::f32_packed::{Epilogue, PackedF32};
 use crate::model::kernels::{self, bf16::Bf16Weight, contiguous_f32, int8::QuantizedWeight};
 
 /// The weight in the layer's dtype.
 #[derive(Debug, Clone)]
 enum Weight {
-    /// `Wᵀ`, `[in, out]` f32 (also bf16 values widened, on CPUs without AVX-512 BF16).
+    /// `Wᵀ`, `[in, out]` f32, as loaded (before [`Linear::convert`], off the CPU, and
+    /// on CPUs where the packed f32 kernel is not chosen).
     F32(Tensor),
-    /// bf16 or int8, packed for its kernel, with the bias as a slice.
+    /// f32 (also bf16 values widened, on CPUs without AVX-512 BF16), bf16 or int8,
+    /// packed once for its kernel, with the bias as a slice.
     Packed(Arc<PackedLinear>),
 }
 
@@ -78,8 +81,11 @@ impl Linear {
         })
     }
 
-    /// Re-stores the weight in `dtype` (once, at load; f32 layers only). bf16 on a CPU
-    /// without AVX-512 BF16 keeps f32 storage of the bf16-rounded values.
+    /// Re-stores the weight in `dtype` and packs it for its CPU kernel (once, at load;
+    /// f32 layers only). f32 is packed into panels ([`kernels::f32_packed`]) where
+    /// [`kernels::f32_packed::F32Isa::chosen`] says so; elsewhere, and off the CPU, it
+    /// stays `Wᵀ` for gemm.
+    /// bf16 on a CPU without AVX-512 BF16 keeps f32 storage of the bf16-rounded values.
     ///
     /// Errors: the layer is not on the CPU or not f32.
     pub fn convert(&mut self, dtype: Dtype) -> Result<()> {
@@ -89,10 +95,12 @@ impl Linear {
         if self.converted {
             return Err(ModelError::Config("a linear layer was converted twice".into()));
         }
-        if dtype == Dtype::F32 {
+        let on_cpu = weight_t.device().is_cpu();
+        let f32_packs = on_cpu && kernels::f32_packed::F32Isa::chosen().is_some();
+        if dtype == Dtype::F32 && !f32_packs {
             return Ok(());
         }
-        if !weight_t.device().is_cpu() {
+        if !on_cpu {
             return Err(ModelError::Config(format!("dtype {dtype} runs on the CPU only")));
         }
         let values = weight_t.flatten_all()?.to_vec1::<f32>()?;
@@ -101,11 +109,16 @@ impl Linear {
             Ok(Weight::Packed(Arc::new(PackedLinear { weight, bias: self.bias.to_vec1::<f32>()?.into() })))
         };
         self.weight = match dtype {
+            Dtype::F32 => packed(PackedWeight::F32(PackedF32::pack(&values, k, n)))?,
             Dtype::Int8 => packed(PackedWeight::Int8(QuantizedWeight::quantize(&values, k, n)))?,
             Dtype::Bf16 if kernels::bf16::native() => packed(PackedWeight::Bf16(Bf16Weight::pack(&values, k, n)))?,
-            _ => {
+            Dtype::Bf16 => {
                 let rounded = Bf16Weight::pack(&values, k, n).to_f32();
-                Weight::F32(Tensor::from_vec(rounded, (k, n), weight_t.device())?)
+                if f32_packs {
+                    packed(PackedWeight::F32(PackedF32::pack(&rounded, k, n)))?
+                } else {
+                    Weight::F32(Tensor::from_vec(rounded, (k, n), weight_t.device())?)
+                }
             }
         };
         self.converted = true;
@@ -113,8 +126,9 @@ impl Linear {
     }
 
     /// `[rows, in]` → `[rows, out]` (any leading dims on other devices). On the CPU
-    /// through [`kernels::linear`] (f32, thread count per call, bias fused) or the
-    /// bf16/int8 kernels; elsewhere with candle's matmul.
+    /// through the packed f32/bf16/int8 kernels, or [`kernels::linear`] (gemm, thread
+    /// count per call, bias fused) for weights not packed; elsewhere with candle's
+    /// matmul.
     ///
     /// Errors: shape mismatches or device failures.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
@@ -130,7 +144,22 @@ impl Linear {
                 out.push(self.out_dim);
                 Ok(y.reshape(out)?)
             }
-            Weight::Packed(op) => Ok(x.apply_op1_no_bwd(op.as_ref())?),
+            Weight::Packed(op) => Ok(x.apply_op1_no_bwd(&PackedCall { layer: op, epilogue: Epilogue::None })?),
+        }
+    }
+
+    /// Exact (erf) GELU of [`Linear::forward`]: fused into the product where the
+    /// weights are packed f32 (each thread applies it to its own columns while they
+    /// are in L1), else [`kernels::gelu::gelu_erf`] after it.
+    ///
+    /// Errors: as [`Linear::forward`].
+    pub fn forward_gelu_erf(&self, x: &Tensor) -> Result<Tensor> {
+        let cpu_rows = x.device().is_cpu() && x.dtype() == DType::F32 && x.is_contiguous() && x.rank() == 2;
+        match &self.weight {
+            Weight::Packed(op) if cpu_rows && matches!(op.weight, PackedWeight::F32(_)) => {
+                Ok(x.apply_op1_no_bwd(&PackedCall { layer: op, epilogue: Epilogue::GeluErf })?)
+            }
+            _ => Ok(kernels::gelu::gelu_erf(&self.forward(x)?)?),
         }
     }
 
@@ -140,21 +169,29 @@ impl Linear {
     }
 }
 
-/// A bf16 or int8 weight for [`PackedLinear`].
+/// An f32, bf16 or int8 weight for [`PackedLinear`].
 #[derive(Debug)]
 enum PackedWeight {
+    F32(PackedF32),
     Int8(QuantizedWeight),
     Bf16(Bf16Weight),
 }
 
-/// `x` `[m, k]` → `[m, n]` through a packed kernel, as a candle op.
+/// A packed weight and its bias.
 #[derive(Debug)]
 struct PackedLinear {
     weight: PackedWeight,
     bias: Arc<[f32]>,
 }
 
-impl CustomOp1 for PackedLinear {
+/// `x` `[m, k]` → `[m, n]` through a packed kernel, as a candle op; the epilogue
+/// applies to f32 weights only (callers check).
+struct PackedCall<'a> {
+    layer: &'a PackedLinear,
+    epilogue: Epilogue,
+}
+
+impl CustomOp1 for PackedCall<'_> {
     fn name(&self) -> &'static str {
         "linear-packed"
     }
@@ -162,16 +199,19 @@ impl CustomOp1 for PackedLinear {
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let (m, k) = layout.shape().dims2()?;
         let x = contiguous_f32(storage, layout, "linear-packed")?;
-        let (in_dim, n) = match &self.weight {
+        let layer = self.layer;
+        let (in_dim, n) = match &layer.weight {
+            PackedWeight::F32(w) => (w.in_features(), w.out_features()),
             PackedWeight::Int8(q) => (q.in_features(), q.out_features()),
             PackedWeight::Bf16(h) => (h.in_features(), h.out_features()),
         };
         if k != in_dim {
             candle_core::bail!("linear-packed: [{m}, {k}] does not fit a [{in_dim}, {n}] weight")
         }
-        let out = match &self.weight {
-            PackedWeight::Int8(q) => kernels::int8::linear(x, m, q, &self.bias),
-            PackedWeight::Bf16(h) => kernels::bf16::linear(x, m, h, &self.bias),
+        let out = match &layer.weight {
+            PackedWeight::F32(w) => kernels::f32_packed::linear_with(x, m, w, &layer.bias, self.epilogue),
+            PackedWeight::Int8(q) => kernels::int8::linear(x, m, q, &layer.bias),
+            PackedWeight::Bf16(h) => kernels::bf16::linear(x, m, h, &layer.bias),
         };
         Ok((CpuStorage::F32(out), Shape::from((m, n))))
     }
@@ -197,14 +237,17 @@ mod tests {
         let reference = Linear::load(vb.clone(), k, n).unwrap();
         let x = Tensor::randn(0f32, 1.0, (2, 7, k), &device).unwrap();
         let want = reference.forward(&x).unwrap();
-        for (dtype, tolerance) in [(Dtype::Bf16, 0.02), (Dtype::Int8, 0.05)] {
+        for (dtype, tolerance) in [(Dtype::F32, 1e-5), (Dtype::Bf16, 0.02), (Dtype::Int8, 0.05)] {
             let mut layer = Linear::load(vb.clone(), k, n).unwrap();
             layer.convert(dtype).unwrap();
             let got = layer.forward(&x).unwrap();
             assert_eq!(got.dims(), &[2, 7, n]);
             let diff = (got - &want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
             assert!(diff < tolerance, "{dtype}: {diff}");
-            assert!(layer.convert(dtype).is_err(), "converting twice is refused");
+            let packed = layer.converted;
+            let expected = dtype != Dtype::F32 || kernels::f32_packed::F32Isa::chosen().is_some();
+            assert_eq!(packed, expected, "{dtype}: f32 packs where its kernel runs, other dtypes always");
+            assert!(!packed || layer.convert(dtype).is_err(), "converting twice is refused");
         }
     }
 }

@@ -18,7 +18,6 @@ use super::config::{Activation, EncoderConfig};
 use crate::model::error::Result;
 use crate::model::input::{PackedInput, PaddedInput};
 use crate::model::kernels::attention::packed_attention;
-use crate::model::kernels::gelu::gelu_erf;
 use crate::model::layers::{LayerNorm, Linear};
 
 /// Weight names inside one layer (relative to the layer), per checkpoint layout.
@@ -286,11 +285,10 @@ impl Layer {
     /// feed-forward block + residual + LayerNorm. `context`, `residual`: `[rows, hidden]`.
     fn finish(&self, context: &Tensor, residual: &Tensor, activation: Activation) -> Result<Tensor> {
         let x = self.attn_norm.forward_residual(&self.attn_out.forward(context)?, residual)?;
-        let inner = self.ffn_in.forward(&x)?;
         let inner = match activation {
-            Activation::GeluErf => gelu_erf(&inner)?,
-            Activation::GeluTanh => inner.gelu()?,
-            Activation::Relu => inner.relu()?,
+            Activation::GeluErf => self.ffn_in.forward_gelu_erf(&x)?,
+            Activation::GeluTanh => self.ffn_in.forward(&x)?.gelu()?,
+            Activation::Relu => self.ffn_in.forward(&x)?.relu()?,
         };
         self.out_norm.forward_residual(&self.ffn_out.forward(&inner)?, &x)
     }

@@ -20,7 +20,6 @@ use std::sync::Arc;
 use crate::model::error::Result;
 use crate::model::input::PackedInput;
 use crate::model::kernels::attention::{packed_attention_with, Relative, Variant};
-use crate::model::kernels::gelu::gelu_erf;
 use crate::model::layers::{Grid, LayerNorm, Linear};
 
 /// Dimensions and switches the body reads (parsed from `DebertaV2Config` by the family).
@@ -356,8 +355,7 @@ impl Layer {
     /// `context`, `residual`: `[rows, …]`.
     fn finish(&self, context: &Tensor, residual: &Tensor, cfg: &BodyConfig) -> Result<Tensor> {
         let x = self.attn_norm.forward_residual(&self.attn_out.forward(context)?, residual)?;
-        let inner = self.ffn_in.forward(&x)?;
-        let inner = if cfg.gelu_exact { gelu_erf(&inner)? } else { inner.gelu()? };
+        let inner = if cfg.gelu_exact { self.ffn_in.forward_gelu_erf(&x)? } else { self.ffn_in.forward(&x)?.gelu()? };
         self.out_norm.forward_residual(&self.ffn_out.forward(&inner)?, &x)
     }
 }

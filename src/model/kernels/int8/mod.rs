@@ -60,6 +60,15 @@ impl Int8Isa {
         })
     }
 
+    /// The path's name, as `GET /models` and `make bench` report it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Avx512Vnni => "int8-avx512vnni",
+            Self::Avx2 => "int8-avx2",
+            Self::Portable => "int8-portable",
+        }
+    }
+
     /// Whether this CPU can run `self`.
     pub fn available(self) -> bool {
         match self {
@@ -309,22 +318,18 @@ mod x86;
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn random(len: usize, seed: u64) -> Vec<f32> {
-        let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (0..len)
-            .map(|_| {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((state >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::model::kernels::test_support::{random, report_not_run};
 
     /// Every available path gives bit-identical outputs to the portable reference, for
     /// shapes with ragged `k` (not a multiple of 4), ragged `n` (not of 16) and ragged
     /// row tiles; and the result is close to the f32 product.
     #[test]
     fn vector_paths_equal_the_scalar_reference() {
+        for isa in [Int8Isa::Avx2, Int8Isa::Avx512Vnni] {
+            if !isa.available() {
+                report_not_run(&format!("int8 {isa:?}"), "this CPU lacks it");
+            }
+        }
         for (m, k, n) in [(1, 4, 16), (7, 37, 23), (13, 384, 1152), (64, 96, 40), (3, 1536, 5)] {
             let x = random(m * k, (m * k) as u64);
             let w = random(k * n, (k + n) as u64);
