@@ -6,6 +6,10 @@ use std::ops::Range;
 
 use super::{QuantizedWeight, BLOCK, GROUP, ROWS};
 
+/// Groups (64-byte lines) ahead of the loads that the AVX2 tile prefetches (as the
+/// packed f32 kernel does; measured on a Zen 3).
+const PREFETCH: usize = 16;
+
 /// AVX-512 VNNI tile: for each block of 16 channels, one 64-byte weight load per
 /// group of 4 steps, one broadcast of 4 activation bytes per row, one `vpdpbusd`
 /// per row.
@@ -105,6 +109,7 @@ pub(super) unsafe fn tile_avx2(
             let mut sums = [[_mm256_setzero_si256(); 4]; ROWS];
             for g in 0..groups {
                 let base = panel.add(g * BLOCK * GROUP);
+                _mm_prefetch::<_MM_HINT_T0>(base.wrapping_add(PREFETCH * BLOCK * GROUP).cast::<i8>());
                 let mut w16 = [_mm256_setzero_si256(); 4];
                 for (q, w) in w16.iter_mut().enumerate() {
                     // SAFETY: 16 bytes at `base + 16q` are inside this group's 64 bytes.
