@@ -22,9 +22,9 @@ enum Weight {
     Packed(Arc<PackedLinear>),
 }
 
-/// `y = x·Wᵀ + b`, weights kept transposed (`[in, out]`) so the hot f32 product is the
-/// fast (N, N) form (see `notes/cpu-matmul.md` in the shared folder), or packed for
-/// the bf16/int8 kernels after [`Linear::convert`].
+/// `y = x·Wᵀ + b`, weights kept transposed (`[in, out]`) so a gemm product is the fast
+/// (N, N) form (see `notes/cpu-matmul.md` in the shared folder), or, after
+/// [`Linear::convert`], packed for the f32 (where chosen), bf16 or int8 kernel.
 #[derive(Debug, Clone)]
 pub struct Linear {
     weight: Weight,
