@@ -2,7 +2,7 @@
 //!
 //! Every metric the server records, by where it is recorded:
 //!
-//! - HTTP ([`track`]): `sentiserve_http_requests_total{method,route,status}`
+//! - HTTP (`http::guard`, per routed request): `sentiserve_http_requests_total{method,route,status}`
 //!   (counter), `sentiserve_http_request_duration_seconds{method,route}` (histogram).
 //! - Cache (`cache`): `sentiserve_cache_hits_total{model}`,
 //!   `sentiserve_cache_misses_total{model}`, `sentiserve_cache_token_hits_total{model}`
@@ -24,12 +24,8 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::OnceLock;
-use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
-use axum::middleware::Next;
-use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Buckets of every `*_seconds` histogram, seconds.
@@ -75,20 +71,8 @@ thread_local! {
     static HTTP_METRICS: RefCell<HashMap<Method, HashMap<Box<str>, RouteMetrics>>> = RefCell::new(HashMap::new());
 }
 
-/// Counts and times every routed request.
-pub async fn track(req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let method = req.method().clone();
-    let started = Instant::now();
-    let response = next.run(req).await;
-    let seconds = started.elapsed().as_secs_f64();
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    record(&method, route, response.status().as_u16(), seconds);
-    response
-}
-
 /// Records one answered request: its count by status and its duration, seconds.
-fn record(method: &Method, route: &str, status: u16, seconds: f64) {
+pub fn record(method: &Method, route: &str, status: u16, seconds: f64) {
     HTTP_METRICS.with_borrow_mut(|by_method| {
         let by_route = by_method.entry(method.clone()).or_default();
         if !by_route.contains_key(route) {

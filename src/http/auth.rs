@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
@@ -104,19 +104,26 @@ fn bearer_token(value: &str) -> Option<&str> {
 }
 
 /// The key a request presents: `Authorization: Bearer KEY` or `X-API-Key: KEY`.
-fn presented_key(req: &Request) -> Option<&str> {
-    let bearer = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer_token);
-    bearer.or_else(|| req.headers().get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim))
+pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer_token);
+    bearer.or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim))
 }
 
 /// Middleware state: the keys and the access level of the routes it guards.
 pub type Guard = (Arc<Keys>, Access);
 
 /// Middleware: answers 401 with a JSON error when the route's key is missing or wrong.
+/// (The hit path's routes take the same check inside [`super::guard`].)
 pub async fn require(State((keys, access)): State<Guard>, req: Request, next: Next) -> Response {
-    let Err(denied) = keys.check(access, presented_key(&req)) else {
-        return next.run(req).await;
-    };
+    match keys.check(access, presented_key(req.headers())) {
+        Ok(()) => next.run(req).await,
+        Err(denied) => refusal(access, denied),
+    }
+}
+
+/// The 401 answer for `denied` on a route needing `access`: the JSON error naming what
+/// is missing, and `WWW-Authenticate: Bearer`.
+pub fn refusal(access: Access, denied: Denied) -> Response {
     let what = if access == Access::Admin { "the admin key" } else { "an API key" };
     let message = match denied {
         Denied::Missing => {

@@ -1,4 +1,5 @@
-//! Request-body limits applied before a handler reads a byte:
+//! Request-body limits, applied by the route guard (`super::guard`) before a handler
+//! reads a byte:
 //! - a `Content-Length` over `--max-body-bytes` is answered 413 at once, without
 //!   reading the body (and so without inviting it with `100 Continue`: hyper sends
 //!   that only when a body is first read);
@@ -13,12 +14,11 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderValue};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hyper::body::{Body as HttpBody, Bytes, Frame, SizeHint};
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 
 use super::error::{ApiError, ErrorKind};
 
@@ -27,7 +27,7 @@ use super::error::{ApiError, ErrorKind};
 #[error("the request body did not arrive within {} ms (--body-read-timeout-ms)", .0.as_millis())]
 pub struct BodyReadTimeout(pub Duration);
 
-/// What [`limit`] enforces.
+/// What the route guard (`super::guard`) enforces on bodies.
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimits {
     /// Largest body, bytes (`--max-body-bytes`).
@@ -36,23 +36,18 @@ pub struct BodyLimits {
     pub read_timeout: Duration,
 }
 
-/// Middleware: 413 for a declared length over the limit; every other body is read
-/// under a deadline.
-pub async fn limit(State(limits): State<BodyLimits>, req: Request, next: Next) -> Response {
-    if let Some(declared) = declared_length(&req).filter(|&n| n > limits.max_bytes as u64) {
-        let mut response = ApiError::new(
-            ErrorKind::PayloadTooLarge,
-            format!(
-                "the body is {declared} bytes (Content-Length); the limit is {} (--max-body-bytes)",
-                limits.max_bytes
-            ),
-        )
-        .into_response();
-        // The body was not read: the connection cannot carry another request.
-        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-        return response;
-    }
-    next.run(req.map(|body| Body::new(DeadlineBody::new(body, limits.read_timeout)))).await
+/// The 413 answer for a request whose declared `Content-Length` is over `max_bytes`
+/// (with `Connection: close`: the body is not read, so the connection cannot carry
+/// another request); `None` for every other request.
+pub fn over_limit(req: &Request, max_bytes: usize) -> Option<Response> {
+    let declared = declared_length(req).filter(|&n| n > max_bytes as u64)?;
+    let mut response = ApiError::new(
+        ErrorKind::PayloadTooLarge,
+        format!("the body is {declared} bytes (Content-Length); the limit is {max_bytes} (--max-body-bytes)"),
+    )
+    .into_response();
+    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    Some(response)
 }
 
 /// The request's `Content-Length` (hyper has already refused malformed ones).
@@ -65,13 +60,17 @@ fn declared_length(req: &Request) -> Option<u64> {
 pub struct DeadlineBody {
     inner: Body,
     limit: Duration,
+    /// When the body was first read.
+    first_read: Option<Instant>,
+    /// Armed the first time the body is not ready: a body that is already whole (a
+    /// small request's usual case) never touches the timer wheel.
     deadline: Option<Pin<Box<Sleep>>>,
 }
 
 impl DeadlineBody {
     /// Wraps `inner`; the clock starts at the first read.
     pub fn new(inner: Body, limit: Duration) -> Self {
-        Self { inner, limit, deadline: None }
+        Self { inner, limit, first_read: None, deadline: None }
     }
 }
 
@@ -85,11 +84,25 @@ impl HttpBody for DeadlineBody {
             return Poll::Ready(None);
         }
         let limit = this.limit;
-        let deadline = this.deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
-        if deadline.as_mut().poll(cx).is_ready() {
+        let first_read = *this.first_read.get_or_insert_with(Instant::now);
+        if let Some(deadline) = &mut this.deadline {
+            if deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Some(Err(axum::Error::new(BodyReadTimeout(limit)))));
+            }
+        } else if first_read.elapsed() >= limit {
             return Poll::Ready(Some(Err(axum::Error::new(BodyReadTimeout(limit)))));
         }
-        Pin::new(&mut this.inner).poll_frame(cx)
+        let frame = Pin::new(&mut this.inner).poll_frame(cx);
+        if frame.is_pending() && this.deadline.is_none() {
+            // Registers the waker with the timer, so the read fails at the deadline
+            // even if no byte ever comes.
+            let mut deadline = Box::pin(tokio::time::sleep_until(first_read + limit));
+            if deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Some(Err(axum::Error::new(BodyReadTimeout(limit)))));
+            }
+            this.deadline = Some(deadline);
+        }
+        frame
     }
 
     fn is_end_stream(&self) -> bool {

@@ -10,8 +10,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use axum::http::{HeaderName, HeaderValue, Request};
-use tower_http::request_id::{MakeRequestId, RequestId};
+use axum::http::{HeaderName, HeaderValue};
 
 /// The `x-request-id` header: taken from the request when present, else a new UUID;
 /// echoed on the response and attached to the request's log line.
@@ -57,25 +56,13 @@ impl RequestUuids {
     }
 }
 
-impl MakeRequestId for RequestUuids {
-    fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
+impl RequestUuids {
+    /// The next id as a header value: 36 bytes, lower-case hyphenated.
+    pub fn header_value(&self) -> HeaderValue {
         let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
         let text = self.next().hyphenated().encode_lower(&mut text);
-        HeaderValue::from_str(text).ok().map(RequestId::new)
+        HeaderValue::from_str(text).expect("a hyphenated UUID is a valid header value")
     }
-}
-
-/// Drops a client's `x-request-id` that is too long or not visible ASCII (a new one
-/// is generated in its place).
-pub async fn sanitize(mut req: axum::extract::Request) -> axum::extract::Request {
-    let valid = |v: &HeaderValue| {
-        let bytes = v.as_bytes();
-        !bytes.is_empty() && bytes.len() <= MAX_REQUEST_ID_BYTES && bytes.iter().all(|b| b.is_ascii_graphic())
-    };
-    if req.headers().get(REQUEST_ID).is_some_and(|v| !valid(v)) {
-        req.headers_mut().remove(REQUEST_ID);
-    }
-    req
 }
 
 #[cfg(test)]
@@ -91,6 +78,7 @@ mod tests {
             assert_eq!(id.get_version_num(), 4);
             assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
             assert!(seen.insert(id), "{id} repeated");
+            assert!(crate::http::edge::acceptable_id(&ids.header_value()));
         }
         assert_ne!(RequestUuids::default().next(), RequestUuids::default().next(), "each process starts elsewhere");
     }

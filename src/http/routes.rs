@@ -1,4 +1,5 @@
-//! The route table, once: three sub-routers by access level, each with its key check,
+//! The route table, once: sub-routers by access level, each behind its route guard
+//! (metrics, body limits and the key check: `super::guard`),
 //! registered through `utoipa-axum` so that the OpenAPI document is built from the
 //! same table (a route cannot be served without being documented, nor documented with
 //! the wrong security).
@@ -12,14 +13,17 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::{self, Access, Keys};
+use super::body::BodyLimits;
+use super::guard::GuardLayer;
 use super::handlers::{analyze, cache, models, operations};
 use super::openapi::{self, ApiDoc, BEARER_SCHEME};
 use super::state::AppState;
 use super::{compat, hf_inference, rerank, tei_error, tokenize, ui, zero_shot};
 
-/// Every route: open (page, document, probes, metrics), inference (API key) and admin
-/// (admin key).
-pub fn table(keys: Arc<Keys>) -> OpenApiRouter<AppState> {
+/// Every route: open (page, document, probes, metrics), inference (API key), TEI's
+/// (API key, TEI's error shape) and admin (admin key), each guarded with `body`'s
+/// limits.
+pub fn table(keys: Arc<Keys>, body: BodyLimits) -> OpenApiRouter<AppState> {
     let open = OpenApiRouter::new()
         .routes(routes!(ui::index))
         .routes(routes!(ui::script))
@@ -43,24 +47,27 @@ pub fn table(keys: Arc<Keys>) -> OpenApiRouter<AppState> {
         .routes(routes!(rerank::rerank))
         .routes(routes!(tokenize::tokenize))
         .routes(routes!(tokenize::decode));
-    let tei = guarded(tei, Access::Inference, &keys).route_layer(axum::middleware::from_fn(tei_error::answer_as_tei));
+    let tei = documented(
+        tei.route_layer(axum::middleware::from_fn_with_state((Arc::clone(&keys), Access::Inference), auth::require)),
+    )
+    .route_layer(axum::middleware::from_fn(tei_error::answer_as_tei))
+    .route_layer(GuardLayer { keys: Arc::clone(&keys), access: Access::Open, body });
+    let guard = |access| GuardLayer { keys: Arc::clone(&keys), access, body };
     let admin = OpenApiRouter::new()
         .routes(routes!(models::load_model))
         .routes(routes!(models::reload_model))
         .routes(routes!(models::unload_model))
         .routes(routes!(cache::clear_cache));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(open)
-        .merge(guarded(inference, Access::Inference, &keys))
+        .merge(open.route_layer(guard(Access::Open)))
+        .merge(documented(inference.route_layer(guard(Access::Inference))))
         .merge(tei)
-        .merge(guarded(admin, Access::Admin, &keys))
+        .merge(documented(admin.route_layer(guard(Access::Admin))))
 }
 
-/// Puts `router`'s routes behind the key check for `access`, and documents them as
-/// accepting the bearer key (optional: keys are off unless configured).
-fn guarded(router: OpenApiRouter<AppState>, access: Access, keys: &Arc<Keys>) -> OpenApiRouter<AppState> {
-    let mut router =
-        router.route_layer(axum::middleware::from_fn_with_state((Arc::clone(keys), access), auth::require));
+/// Documents `router`'s operations as accepting the bearer key (optional: keys are off
+/// unless configured).
+fn documented(mut router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
     let security = vec![SecurityRequirement::default(), SecurityRequirement::new(BEARER_SCHEME, Vec::<String>::new())];
     for item in router.get_openapi_mut().paths.paths.values_mut() {
         for operation in operations(item) {
@@ -92,7 +99,8 @@ mod tests {
 
     #[test]
     fn every_guarded_operation_is_documented_with_the_key_and_open_ones_without() {
-        let doc = table(Arc::new(Keys::default())).into_openapi();
+        let body = BodyLimits { max_bytes: 1 << 20, read_timeout: std::time::Duration::from_secs(1) };
+        let doc = table(Arc::new(Keys::default()), body).into_openapi();
         let json = serde_json::to_value(&doc).unwrap();
         let secured = |path: &str, method: &str| json["paths"][path][method]["security"].is_array();
         for (path, method) in [
