@@ -30,6 +30,7 @@ use axum::http::{HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use tower::{Layer, Service};
 
+use super::answer::{panicked, Answer};
 use super::error::{ApiError, ErrorKind};
 use super::request_id::{RequestUuids, MAX_REQUEST_ID_BYTES, REQUEST_ID};
 
@@ -98,7 +99,7 @@ where
                     self.max_header_bytes
                 ),
             );
-            return EdgeFuture { state: State::Answered(Some(error.into_response())), line: None };
+            return EdgeFuture { answer: Answer::Ready(Some(error.into_response())), line: None };
         }
         let id = match req.headers().get(REQUEST_ID) {
             Some(id) if acceptable_id(id) => id.clone(),
@@ -109,17 +110,12 @@ where
             }
         };
         let line = Line { started: Instant::now(), id, method: req.method().clone(), uri: req.uri().clone() };
-        let state = match catch_unwind(AssertUnwindSafe(|| self.inner.call(req))) {
-            Ok(inner) => State::Running(inner),
-            Err(_) => State::Answered(Some(panicked())),
+        let answer = match catch_unwind(AssertUnwindSafe(|| self.inner.call(req))) {
+            Ok(inner) => Answer::Inner(inner),
+            Err(_) => Answer::Ready(Some(panicked())),
         };
-        EdgeFuture { state, line: Some(line) }
+        EdgeFuture { answer, line: Some(line) }
     }
-}
-
-/// The answer to a request whose handling panicked.
-fn panicked() -> Response {
-    ApiError::new(ErrorKind::Internal, "internal error").into_response()
 }
 
 /// What a request's log line and response carry from its start.
@@ -151,16 +147,9 @@ impl Line {
 
 /// [`Edge`]'s response future.
 pub struct EdgeFuture<F> {
-    state: State<F>,
+    answer: Answer<F>,
     /// `None` for a head refused before it got an id (431): not logged.
     line: Option<Line>,
-}
-
-enum State<F> {
-    /// Answered at the edge (431, or a panic as the inner service was called); taken
-    /// on the first poll.
-    Answered(Option<Response>),
-    Running(F),
 }
 
 impl<F> Future for EdgeFuture<F>
@@ -171,17 +160,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let mut response = match &mut this.state {
-            State::Answered(response) => match response.take() {
-                Some(response) => response,
-                None => return Poll::Pending,
-            },
-            State::Running(inner) => match catch_unwind(AssertUnwindSafe(|| Pin::new(&mut *inner).poll(cx))) {
-                Ok(Poll::Pending) => return Poll::Pending,
-                Ok(Poll::Ready(Ok(response))) => response,
-                Err(_) => panicked(),
-            },
-        };
+        let mut response = std::task::ready!(this.answer.poll_response(cx));
         if let Some(line) = &this.line {
             line.finish(&mut response);
         }

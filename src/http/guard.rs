@@ -25,6 +25,7 @@ use axum::http::Method;
 use axum::response::Response;
 use tower::{Layer, Service};
 
+use super::answer::Answer;
 use super::auth::{self, Access, Keys};
 use super::body::{self, BodyLimits, DeadlineBody};
 
@@ -81,29 +82,24 @@ where
                 .err()
                 .map(|e| auth::refusal(access, e)),
         });
-        let state = match refused {
-            Some(response) => State::Refused(Some(response)),
+        let answer = match refused {
+            Some(response) => Answer::Ready(Some(response)),
             None => {
                 let timeout = self.layer.body.read_timeout;
-                State::Running(self.inner.call(req.map(|body| Body::new(DeadlineBody::new(body, timeout)))))
+                Answer::Inner(self.inner.call(req.map(|body| Body::new(DeadlineBody::new(body, timeout)))))
             }
         };
-        GuardFuture { state, started, method, route }
+        GuardFuture { answer, started, method, route }
     }
 }
 
-/// [`Guard`]'s response future: records the answer's metrics when it is ready.
+/// [`Guard`]'s response future: records the answer's metrics when it is ready (a
+/// panic below included, as the 500 it is answered with).
 pub struct GuardFuture<F> {
-    state: State<F>,
+    answer: Answer<F>,
     started: Instant,
     method: Method,
     route: Option<MatchedPath>,
-}
-
-enum State<F> {
-    /// Refused by the guard (413, 401); taken on the first poll.
-    Refused(Option<Response>),
-    Running(F),
 }
 
 impl<F> Future for GuardFuture<F>
@@ -114,16 +110,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let response = match &mut this.state {
-            State::Refused(response) => match response.take() {
-                Some(response) => response,
-                None => return Poll::Pending,
-            },
-            State::Running(inner) => {
-                let Ok(response) = std::task::ready!(Pin::new(inner).poll(cx));
-                response
-            }
-        };
+        let response = std::task::ready!(this.answer.poll_response(cx));
         let route = this.route.as_ref().map_or("unmatched", MatchedPath::as_str);
         crate::telemetry::record(&this.method, route, response.status().as_u16(), this.started.elapsed().as_secs_f64());
         Poll::Ready(Ok(response))
@@ -180,5 +167,31 @@ mod tests {
         assert_eq!(count("200").as_deref(), Some("1"), "{text}");
         assert_eq!(count("401").as_deref(), Some("2"), "{text}");
         assert_eq!(count("413").as_deref(), Some("2"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_answered_and_counted_as_500() {
+        let metrics = crate::telemetry::prometheus();
+        let layer = GuardLayer {
+            keys: Arc::new(Keys::default()),
+            access: Access::Open,
+            body: BodyLimits { max_bytes: 16, read_timeout: Duration::from_secs(5) },
+        };
+        let router = Router::new()
+            .route(
+                "/guard-panic",
+                post(|| async {
+                    if true {
+                        panic!("handler bug");
+                    }
+                    "unreachable"
+                }),
+            )
+            .route_layer(layer);
+        let response = router.oneshot(Request::post("/guard-panic").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let text = metrics.render();
+        let line = "sentiserve_http_requests_total{method=\"POST\",route=\"/guard-panic\",status=\"500\"} 1";
+        assert!(text.lines().any(|l| l == line), "{text}");
     }
 }

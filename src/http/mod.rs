@@ -1,6 +1,7 @@
 //! The HTTP API (axum): routes, JSON errors, limits, API keys, request ids, CORS and
 //! metrics. It knows nothing of tensors; everything goes through [`Service`].
 
+pub mod answer;
 pub mod auth;
 pub mod body;
 pub mod compat;
