@@ -31,6 +31,12 @@ fn cached(body: &Value) -> Vec<bool> {
     body["results"].as_array().unwrap().iter().map(|r| r["cached"].as_bool().unwrap()).collect()
 }
 
+/// The last `n` lines of a server's log.
+fn tail(log: &str, n: usize) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
 fn writes(tier: &Value) -> u64 {
     tier["writes"].as_u64().unwrap_or(0)
 }
@@ -123,9 +129,11 @@ async fn cluster_spreads_entries_over_every_primary_and_survives_a_dead_one() {
     assert_eq!(status, 200, "{survived}");
     let hits = cached(&survived).iter().filter(|&&c| c).count();
     let on_survivors: usize = before.iter().enumerate().filter(|&(i, _)| i != killed).map(|(_, n)| n).sum();
+    let tier = c.tier("redis").await;
     assert!(
         hits > 0 && hits < 36,
-        "hits for the surviving slots only: {hits} of 36 ({before:?}, node {killed} killed)"
+        "hits for the surviving slots only: {hits} of 36 ({before:?}, node {killed} killed); c's tier: {tier}\n{}",
+        tail(&c.log_text(), 30)
     );
     assert!(hits <= on_survivors, "{hits} hits but {on_survivors} keys survive");
     assert_eq!(c.tier("redis").await["up"], true, "one dead primary is not an outage");

@@ -16,29 +16,27 @@ impl RedisTier {
         bump.arg(shared.generations_key()).arg(field).arg(1);
         let value: u64 = shared.run("HINCRBY", &bump).await?;
         shared.generations.advance(field, value);
-        let mut link = shared.connection().ok_or_else(|| RedisTierError::Down(shared.last_error()))?;
+        let link = shared.connection().ok_or_else(|| RedisTierError::Down(shared.last_error()))?;
         // A standalone server or a Sentinel master: one keyspace. A cluster: each
         // primary's own, scanned one by one (SCAN is per node).
-        let nodes = match link.is_cluster() {
-            true => self.primaries(&mut link).await?.into_iter().map(Some).collect(),
-            false => vec![None],
-        };
+        let mut nodes = vec![link.clone()];
+        if link.is_cluster() {
+            let node = |(host, port): (String, u16)| {
+                link.node(&host, port).map_err(|source| RedisTierError::Command { command: "SCAN", source })
+            };
+            nodes = self.primaries(&link).await?.into_iter().map(node).collect::<Result<_, _>>()?;
+        }
         let mut removed = 0u64;
-        for node in nodes {
-            removed += self.unlink_scope(&mut link, node.as_ref(), model).await?;
+        for mut node in nodes {
+            removed += self.unlink_scope(&mut node, model).await?;
         }
         Ok(removed)
     }
 
-    /// Unlinks the scope's keys on `node` (`None`: the one keyspace).
+    /// Unlinks the scope's keys in the keyspace of `node` (one server, one primary).
     ///
     /// Errors: the first command that fails.
-    async fn unlink_scope(
-        &self,
-        link: &mut Link,
-        node: Option<&(String, u16)>,
-        model: Option<&str>,
-    ) -> Result<u64, RedisTierError> {
+    async fn unlink_scope(&self, node: &mut Link, model: Option<&str>) -> Result<u64, RedisTierError> {
         let shared = &self.shared;
         let pattern = entry_pattern(&shared.config.namespace, model);
         let generations = shared.generations_key().into_bytes();
@@ -47,18 +45,19 @@ impl RedisTier {
         loop {
             let mut scan = redis::cmd("SCAN");
             scan.arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(SCAN_COUNT);
-            let reply = match node {
-                Some((host, port)) => shared.bounded("SCAN", link.on_node(scan, host, *port)).await?,
-                None => shared.bounded("SCAN", scan.query_async::<redis::Value>(link)).await?,
-            };
+            let reply = shared.bounded("SCAN", scan.query_async::<redis::Value>(node)).await?;
             let (next, mut keys): (u64, Vec<Vec<u8>>) = redis::from_redis_value(reply)
                 .map_err(|e| RedisTierError::Command { command: "SCAN", source: e.into() })?;
             keys.retain(|key| *key != generations);
             if !keys.is_empty() {
-                // A cluster splits this by slot and sums the counts.
-                let mut unlink = redis::cmd("UNLINK");
-                unlink.arg(&keys);
-                removed += shared.run::<u64>("UNLINK", &unlink).await?;
+                // One UNLINK per key, in one round trip: a cluster refuses a command
+                // whose keys lie in different slots.
+                let mut unlink = redis::pipe();
+                for key in &keys {
+                    unlink.cmd("UNLINK").arg(key);
+                }
+                let counts: Vec<u64> = shared.bounded("UNLINK", unlink.query_async(node)).await?;
+                removed += counts.iter().sum::<u64>();
             }
             if next == 0 {
                 return Ok(removed);
@@ -70,9 +69,12 @@ impl RedisTier {
     /// The cluster's primaries that are not marked failed (`CLUSTER NODES`).
     ///
     /// Errors: the command's.
-    async fn primaries(&self, link: &mut Link) -> Result<Vec<(String, u16)>, RedisTierError> {
-        let reply =
-            self.shared.bounded("CLUSTER NODES", link.on_any_node(redis::cmd("CLUSTER").arg("NODES").clone())).await?;
+    async fn primaries(&self, link: &Link) -> Result<Vec<(String, u16)>, RedisTierError> {
+        let failed = |source| RedisTierError::Command { command: "CLUSTER NODES", source };
+        let mut any = link.any_node().map_err(failed)?;
+        let mut nodes = redis::cmd("CLUSTER");
+        nodes.arg("NODES");
+        let reply = self.shared.bounded("CLUSTER NODES", nodes.query_async::<redis::Value>(&mut any)).await?;
         let text: String = redis::from_redis_value(reply)
             .map_err(|e| RedisTierError::Command { command: "CLUSTER NODES", source: e.into() })?;
         Ok(primaries(&text))

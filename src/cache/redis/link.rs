@@ -3,28 +3,27 @@
 //!
 //! - Standalone: the `redis` crate's `ConnectionManager` (one multiplexed connection
 //!   that reconnects by itself).
-//! - Cluster: its `ClusterConnection`, which follows `MOVED`/`ASK` and refreshes the
-//!   slot map when the topology changes. The health ping asks the primaries and is
-//!   answered by the first that replies, so one dead primary does not take the tier
-//!   down; keys on its slots fail on their own (a miss, a dropped write).
+//! - Cluster: [`ClusterLink`], a connection per primary and the slot map, which the
+//!   health ping reads again from any node that answers, so one dead primary does not
+//!   take the tier down; keys on its slots fail on their own (a miss, a dropped
+//!   write).
 //! - Sentinel: a multiplexed connection to the master the Sentinels name. The ping is
 //!   `ROLE`: once the node is gone or no longer the master, the supervisor drops the
 //!   connection and asks the Sentinels again, so a failover needs no restart.
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::cluster::{ClusterClient, ClusterClientBuilder};
-use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo, SingleNodeRoutingInfo};
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
-use redis::{Cmd, ConnectionAddr, RedisFuture, RedisResult, TlsMode, Value};
+use redis::{Cmd, ConnectionAddr, ConnectionInfo, RedisFuture, RedisResult, TlsCertificates, TlsMode, Value};
 
+use super::cluster::ClusterLink;
 use super::target::{Target, Topology};
 use super::{RedisConfig, MANAGER_MAX_DELAY};
 
 /// Makes connections for one [`Target`].
 pub(super) enum Connector {
     Single(redis::Client),
-    Cluster(ClusterClient),
+    /// The seed nodes and the certificates every node's connection uses.
+    Cluster(Vec<ConnectionInfo>, Option<TlsCertificates>),
     /// Behind a mutex: asking the Sentinels needs `&mut`.
     Sentinel(tokio::sync::Mutex<SentinelClient>),
 }
@@ -33,7 +32,7 @@ pub(super) enum Connector {
 #[derive(Clone)]
 pub(super) enum Link {
     Single(ConnectionManager),
-    Cluster(ClusterConnection),
+    Cluster(ClusterLink),
     Sentinel(MultiplexedConnection),
 }
 
@@ -41,7 +40,7 @@ impl Connector {
     /// A connector for `target` (nothing is connected yet).
     ///
     /// Errors: the client's, for settings it refuses.
-    pub fn new(target: Target, config: &RedisConfig) -> RedisResult<Self> {
+    pub fn new(target: Target) -> RedisResult<Self> {
         let Target { topology, nodes, sentinels, tls, certs } = target;
         Ok(match topology {
             Topology::Standalone => {
@@ -52,16 +51,10 @@ impl Connector {
                 })
             }
             Topology::Cluster => {
-                let mut builder = ClusterClientBuilder::new(nodes)
-                    .connection_timeout(config.connect_timeout)
-                    .response_timeout(config.command_timeout)
-                    .retries(2)
-                    .min_retry_wait(10)
-                    .max_retry_wait(MANAGER_MAX_DELAY.as_millis() as u64);
-                if let Some(certs) = certs {
-                    builder = builder.certs(certs);
+                if nodes.is_empty() {
+                    return Err(no_node());
                 }
-                Self::Cluster(builder.build()?)
+                Self::Cluster(nodes, certs)
             }
             Topology::Sentinel { master } => {
                 let addresses = sentinels.into_iter().map(|(host, port)| match tls {
@@ -106,7 +99,9 @@ impl Connector {
                     .set_max_delay(MANAGER_MAX_DELAY);
                 Ok(Link::Single(ConnectionManager::new_with_config(client.clone(), manager).await?))
             }
-            Self::Cluster(client) => Ok(Link::Cluster(client.get_async_connection().await?)),
+            Self::Cluster(seeds, certs) => {
+                Ok(Link::Cluster(ClusterLink::connect(seeds.clone(), certs.clone(), config).await?))
+            }
             Self::Sentinel(client) => {
                 let settings = redis::AsyncConnectionConfig::new()
                     .set_connection_timeout(Some(config.connect_timeout))
@@ -144,11 +139,7 @@ impl Link {
             Self::Single(connection) => {
                 redis::cmd("PING").query_async::<String>(connection).await.map(drop).map_err(|e| e.to_string())
             }
-            Self::Cluster(connection) => {
-                let routing =
-                    RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, Some(ResponsePolicy::OneSucceeded)));
-                connection.route_command(redis::cmd("PING"), routing).await.map(drop).map_err(|e| e.to_string())
-            }
+            Self::Cluster(cluster) => cluster.refresh().await.map_err(|e| e.to_string()),
             Self::Sentinel(connection) => {
                 let role: Vec<Value> = redis::cmd("ROLE").query_async(connection).await.map_err(|e| e.to_string())?;
                 match role.first() {
@@ -160,28 +151,25 @@ impl Link {
         }
     }
 
-    /// Runs `cmd` on one node, `host:port` (Cluster: to scan each primary).
+    /// The connection to a node that answered the last health check (Cluster: for
+    /// `CLUSTER NODES`); the link itself for the other topologies.
     ///
-    /// Errors: the client's.
-    pub async fn on_node(&mut self, cmd: Cmd, host: &str, port: u16) -> RedisResult<Value> {
+    /// Errors: `ClusterConnectionNotFound` before any node answered.
+    pub fn any_node(&self) -> RedisResult<Link> {
         match self {
-            Self::Cluster(connection) => {
-                let routing = SingleNodeRoutingInfo::ByAddress { host: host.to_string(), port };
-                connection.route_command(cmd, RoutingInfo::SingleNode(routing)).await
-            }
-            _ => cmd.query_async(self).await,
+            Self::Cluster(cluster) => Ok(Self::Single(cluster.any_node()?)),
+            _ => Ok(self.clone()),
         }
     }
 
-    /// Runs `cmd` on any node that answers (Cluster: `CLUSTER NODES`).
+    /// The connection to one node, `host:port` (Cluster: to scan each primary); the
+    /// link itself for the other topologies.
     ///
-    /// Errors: the client's.
-    pub async fn on_any_node(&mut self, cmd: Cmd) -> RedisResult<Value> {
+    /// Errors: the client's, for settings it refuses.
+    pub fn node(&self, host: &str, port: u16) -> RedisResult<Link> {
         match self {
-            Self::Cluster(connection) => {
-                connection.route_command(cmd, RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random)).await
-            }
-            _ => cmd.query_async(self).await,
+            Self::Cluster(cluster) => Ok(Self::Single(cluster.node(&(host.to_string(), port))?)),
+            _ => Ok(self.clone()),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! L3: a Redis (or Valkey) tier shared by every replica: one server, Redis Cluster or
 //! a master behind Sentinel, over TLS or not ([`target`], [`link`]).
 //!
-//! One multiplexed connection is kept by a supervisor task, which connects in the
+//! One multiplexed connection (a cluster: one per primary) is kept by a supervisor task, which connects in the
 //! background (the server starts whether or not Redis is there), pings while
 //! connected and marks the tier up or down. While the tier is down, lookups and
 //! writes skip Redis entirely, so an outage adds no latency; while up, every command
@@ -17,6 +17,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 mod clear;
+mod cluster;
 mod error;
 mod keys;
 mod link;
@@ -211,8 +212,8 @@ impl RedisTier {
         }
         let target = Target::parse(&config)?;
         let cluster = target.topology == Topology::Cluster;
-        let connector = Connector::new(target, &config)
-            .map_err(|source| RedisTierError::Url { url: redact(&config.url), source })?;
+        let connector =
+            Connector::new(target).map_err(|source| RedisTierError::Url { url: redact(&config.url), source })?;
         let display_url = redact(&config.url);
         let shared = Arc::new(Shared {
             connection: RwLock::new(None),
