@@ -1,12 +1,12 @@
 //! The cache-hit path without sockets: drives the server's router (every layer: request
-//! id, span and INFO log line, metrics, key check, body limits) in process with
+//! id, INFO log line, metrics, key check, body limits) in process with
 //! `oneshot`, one cached text a request, and prints µs per request next to the same
 //! loop over a bare axum + moka router (`examples/bare_hit.rs`'s handler). What the
 //! two differ by is the server's own per-request work, apart from the kernel's TCP
 //! share; run it under `perf record -g` to see where that goes.
 //!
-//! `cargo run --release --example hit_inproc -- [ITERS] -- [serve flags]`, e.g.
-//! `… -- 200000 -- --model bench=models/minilm-l6-sentiment --api-key k`.
+//! `cargo run --release --example hit_inproc -- ITERS [serve flags]`, e.g.
+//! `… -- 200000 --model bench=models/minilm-l6-sentiment --api-key k`.
 //! Log lines go to stderr, batched as the server writes them: redirect it to a file.
 
 use std::time::Instant;

@@ -1,7 +1,7 @@
 //! Times the f32 linear products of MiniLM- and distilbert-sized layers at the row
 //! counts of single texts and batches: the gemm path (`kernels::linear`, `Wᵀ` read
 //! in place, columns split per call) against the weights pre-packed at load
-//! (`kernels::f32_packed`), both on all cores:
+//! (`kernels::f32_packed`) on every vector path this CPU has, all on all cores:
 //! `cargo run --release --example matmul_shapes`.
 
 use candle_core::{Device, Tensor};
@@ -9,8 +9,10 @@ use sentiserve::model::kernels::{f32_packed, linear};
 
 fn main() {
     let device = Device::Cpu;
-    let packed_path = f32_packed::F32Isa::detect();
-    println!("packed path: {}", packed_path.map_or("none on this CPU", |p| p.name()));
+    let paths: Vec<_> =
+        [f32_packed::F32Isa::Avx512F, f32_packed::F32Isa::Avx2Fma].into_iter().filter(|isa| isa.available()).collect();
+    let names: Vec<_> = paths.iter().map(|isa| isa.name()).collect();
+    println!("packed paths: {}", if names.is_empty() { "none on this CPU".into() } else { names.join(", ") });
     for (m, k, n) in [
         (1, 384, 1536),
         (23, 384, 1152),
@@ -39,15 +41,20 @@ fn main() {
         });
         let gflop = 2.0 * (m * k * n) as f64 / 1e9;
         let mut line = format!("{m:>4}x{k:>4}x{n:>4}: gemm {:7.1} µs ({:4.0} GFLOP/s)", gemm * 1e6, gflop / gemm);
-        if packed_path.is_some() {
-            let xs = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            let bs = b.to_vec1::<f32>().unwrap();
-            let weight = f32_packed::PackedF32::pack(&wt.flatten_all().unwrap().to_vec1::<f32>().unwrap(), k, n);
+        let xs = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let bs = b.to_vec1::<f32>().unwrap();
+        let weight = f32_packed::PackedF32::pack(&wt.flatten_all().unwrap().to_vec1::<f32>().unwrap(), k, n);
+        for &isa in &paths {
             let packed = time(&|| {
-                f32_packed::linear(&xs, m, &weight, &bs);
+                f32_packed::linear_on(isa, &xs, m, &weight, &bs, f32_packed::Epilogue::None);
             });
-            line +=
-                &format!("   packed {:7.1} µs ({:4.0} GFLOP/s, {:.2}x)", packed * 1e6, gflop / packed, gemm / packed);
+            line += &format!(
+                "   {} {:7.1} µs ({:4.0} GFLOP/s, {:.2}x)",
+                isa.name().trim_start_matches("f32-packed-"),
+                packed * 1e6,
+                gflop / packed,
+                gemm / packed
+            );
         }
         println!("{line}");
     }

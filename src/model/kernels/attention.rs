@@ -27,9 +27,15 @@ use super::gelu::exp_nonpositive;
 /// `(first row, length)` of each sequence in the packed matrix.
 pub type Segments = Arc<[(usize, usize)]>;
 
-/// Multiply-adds (Σ len² · hidden) below which attention stays on the calling thread:
-/// a single short text's attention is cheaper than a thread hand-off.
+/// Multiply-adds (Σ len² · hidden) from which attention's tasks go to rayon's pool,
+/// which balances sequences of unequal length by stealing.
 const PARALLEL_WORK: usize = 1 << 20;
+/// Multiply-adds from which smaller attention splits its tasks in two halves over
+/// candle's barrier pool (a spinning worker: a hand-off of microseconds); below it a
+/// text's attention is cheaper than any hand-off. A 23-token MiniLM text (203k) is
+/// split: its attention was ~15% of a batch-1 forward on the calling thread alone
+/// while the worker spun (Zen 5, `examples/profile_forward` under perf).
+const HANDOFF_WORK: usize = 1 << 16;
 
 /// Context of every query (`first_only = false`: `[total_tokens, hidden]`) or of each
 /// sequence's first query (`[sequences, hidden]`), from `qkv` `[total_tokens, 3·hidden]`
@@ -150,11 +156,13 @@ impl CustomOp1 for PackedAttention {
             unsafe { attend(&job, queries, out) };
         };
         // Parallel only when the work (Σ len² · hidden multiply-adds) outweighs a
-        // thread hand-off; single short texts stay on the calling thread.
+        // thread hand-off; tiny texts stay on the calling thread.
         let work: usize =
             self.segments.iter().map(|&(_, len)| len * if self.first_only { 1 } else { len }).sum::<usize>() * hidden;
         if tasks > 1 && work >= PARALLEL_WORK {
             (0..tasks).into_par_iter().for_each(run);
+        } else if tasks > 1 && work >= HANDOFF_WORK {
+            super::split_over_pool(tasks, |range| range.for_each(run));
         } else {
             (0..tasks).for_each(run);
         }
@@ -328,22 +336,32 @@ mod tests {
         Tensor::cat(&parts, 0).unwrap()
     }
 
+    /// On the calling thread (19k multiply-adds), split over the barrier pool (197k)
+    /// and over rayon (1.3M): the same answers as the padded form.
     #[test]
     fn matches_padded_attention_for_all_queries_and_first_only() {
-        let segments: Vec<(usize, usize)> = vec![(0, 5), (5, 1), (6, 17), (23, 9)];
-        let (total, heads, hidden) = (32, 4, 48);
-        let qkv = Tensor::randn(0f32, 1.0, (total, 3 * hidden), &Device::Cpu).unwrap();
-        let shared: Segments = segments.clone().into();
-        let want = reference(&qkv, &segments, heads);
-        let got = packed_attention(&qkv, &shared, heads, false).unwrap();
-        let diff = (got - &want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-        assert!(diff < 1e-5, "max difference {diff}");
-        let firsts = packed_attention(&qkv, &shared, heads, true).unwrap();
-        for (i, &(first, _)) in segments.iter().enumerate() {
-            let a = firsts.i(i).unwrap();
-            let b = want.i(first).unwrap();
-            let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-            assert!(diff < 1e-5, "sequence {i}: {diff}");
+        type Case = (&'static [(usize, usize)], usize, usize);
+        let cases: [Case; 3] = [
+            (&[(0, 5), (5, 1), (6, 17), (23, 9)], 4, 48),
+            (&[(0, 64)], 4, 48),
+            (&[(0, 100), (100, 3), (103, 60)], 6, 96),
+        ];
+        for (segments, heads, hidden) in cases {
+            let total: usize = segments.iter().map(|&(_, len)| len).sum();
+            let work: usize = segments.iter().map(|&(_, len)| len * len).sum::<usize>() * hidden;
+            let qkv = Tensor::randn(0f32, 1.0, (total, 3 * hidden), &Device::Cpu).unwrap();
+            let shared: Segments = segments.into();
+            let want = reference(&qkv, segments, heads);
+            let got = packed_attention(&qkv, &shared, heads, false).unwrap();
+            let diff = (got - &want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(diff < 1e-5, "work {work}: max difference {diff}");
+            let firsts = packed_attention(&qkv, &shared, heads, true).unwrap();
+            for (i, &(first, _)) in segments.iter().enumerate() {
+                let a = firsts.i(i).unwrap();
+                let b = want.i(first).unwrap();
+                let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+                assert!(diff < 1e-5, "work {work}, sequence {i}: {diff}");
+            }
         }
     }
 

@@ -21,20 +21,23 @@ use crate::model::Dtype;
 
 /// The kernel the linear layers of `dtype` run on here, as `GET /models` and
 /// `make bench` name it; the same choice [`crate::model::layers::Linear::convert`]
-/// makes: `f32-packed-avx2` / `f32-gemm`, `bf16-avx512bf16` (elsewhere bf16 weights
+/// makes: `f32-packed-avx512` / `f32-packed-avx2` / `f32-gemm`, `bf16-avx512bf16` (elsewhere bf16 weights
 /// widened to f32: `bf16-widened-` + the f32 kernel), `int8-avx512vnni` /
 /// `int8-avx2` / `int8-portable`; `candle-matmul` off the CPU.
 pub fn linear_kernel(dtype: Dtype, on_cpu: bool) -> &'static str {
     if !on_cpu {
         return "candle-matmul";
     }
-    let packed = f32_packed::F32Isa::chosen().is_some();
+    use f32_packed::F32Isa;
+    let packed = F32Isa::chosen();
     match dtype {
-        Dtype::F32 if packed => "f32-packed-avx2",
-        Dtype::F32 => "f32-gemm",
+        Dtype::F32 => packed.map_or("f32-gemm", F32Isa::name),
         Dtype::Bf16 if bf16::native() => "bf16-avx512bf16",
-        Dtype::Bf16 if packed => "bf16-widened-f32-packed-avx2",
-        Dtype::Bf16 => "bf16-widened-f32-gemm",
+        Dtype::Bf16 => match packed {
+            Some(F32Isa::Avx512F) => "bf16-widened-f32-packed-avx512",
+            Some(F32Isa::Avx2Fma) => "bf16-widened-f32-packed-avx2",
+            _ => "bf16-widened-f32-gemm",
+        },
         Dtype::Int8 => int8::Int8Isa::detect().name(),
     }
 }
@@ -67,18 +70,29 @@ unsafe impl Sync for SharedOut {}
 /// [`linear`]) when the product's `work` (`m·k·n`) is large enough, else once with the
 /// whole range. Each part streams only its share of the weights.
 pub(crate) fn for_block_ranges(blocks: usize, work: usize, part: impl Fn(std::ops::Range<usize>) + Sync) {
+    if work >= PARALLEL_MIN_WORK {
+        split_over_pool(blocks, part);
+    } else {
+        part(0..blocks);
+    }
+}
+
+/// Calls `part` with disjoint contiguous ranges covering `0..tasks`, one per thread of
+/// candle's barrier pool and the calling thread (once with the whole range when there
+/// is one task or no worker).
+pub(crate) fn split_over_pool(tasks: usize, part: impl Fn(std::ops::Range<usize>) + Sync) {
     let pool = candle_core::utils::barrier_pool();
-    let parts = (pool.n_workers() + 1).min(blocks);
-    if parts > 1 && work >= PARALLEL_MIN_WORK {
-        let per = blocks.div_ceil(parts);
+    let parts = (pool.n_workers() + 1).min(tasks);
+    if parts > 1 {
+        let per = tasks.div_ceil(parts);
         pool.execute(|index| {
-            let start = (index * per).min(blocks);
-            let end = (start + per).min(blocks);
+            let start = (index * per).min(tasks);
+            let end = (start + per).min(tasks);
             if start < end {
                 part(start..end);
             }
         });
     } else {
-        part(0..blocks);
+        part(0..tasks);
     }
 }

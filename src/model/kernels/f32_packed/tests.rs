@@ -1,9 +1,17 @@
 use super::*;
 use crate::model::kernels::test_support::{random, report_not_run};
 
-/// Shapes with ragged `n` (not a multiple of 16), ragged row tiles (not of 6), one
-/// step, and more rows than one L2 chunk (several passes over the weights).
-const SHAPES: [(usize, usize, usize); 9] = [
+/// Shapes with ragged `n` (not a multiple of 16), ragged row tiles (not of 6 or 12),
+/// one step, more rows than one L2 chunk (several passes over the weights), and few
+/// rows (tiles over several panels, with a ragged group and a ragged panel at the end).
+const SHAPES: [(usize, usize, usize); 16] = [
+    (25, 64, 33),
+    (1, 37, 200),
+    (2, 50, 130),
+    (3, 20, 100),
+    (5, 33, 70),
+    (13, 40, 150),
+    (1, 384, 1536),
     (1, 1, 1),
     (1, 7, 16),
     (7, 37, 23),
@@ -19,19 +27,23 @@ const SHAPES: [(usize, usize, usize); 9] = [
 /// of fused multiply-adds); a path this CPU lacks is reported as not run.
 #[test]
 fn vector_paths_equal_the_scalar_reference() {
-    if !F32Isa::Avx2Fma.available() {
-        report_not_run(F32Isa::Avx2Fma.name(), "this CPU lacks AVX2 + FMA");
-        return;
-    }
-    for (m, k, n) in SHAPES {
-        let x = random(m * k, (m * k + 1) as u64);
-        let w = random(k * n, (k + n) as u64);
-        let b = random(n, n as u64);
-        let weight = PackedF32::pack(&w, k, n);
-        let reference = linear_on(F32Isa::Reference, &x, m, &weight, &b, Epilogue::None);
-        let got = linear_on(F32Isa::Avx2Fma, &x, m, &weight, &b, Epilogue::None);
-        assert!(got == reference, "m={m} k={k} n={n}: the AVX2 path differs from the reference");
-        assert_eq!(linear(&x, m, &weight, &b), got, "linear runs the detected path");
+    for (isa, lacks) in [(F32Isa::Avx512F, "AVX-512F"), (F32Isa::Avx2Fma, "AVX2 + FMA")] {
+        if !isa.available() {
+            report_not_run(isa.name(), &format!("this CPU lacks {lacks}"));
+            continue;
+        }
+        for (m, k, n) in SHAPES {
+            let x = random(m * k, (m * k + 1) as u64);
+            let w = random(k * n, (k + n) as u64);
+            let b = random(n, n as u64);
+            let weight = PackedF32::pack(&w, k, n);
+            let reference = linear_on(F32Isa::Reference, &x, m, &weight, &b, Epilogue::None);
+            let got = linear_on(isa, &x, m, &weight, &b, Epilogue::None);
+            assert!(got == reference, "m={m} k={k} n={n}: {} differs from the reference", isa.name());
+            if F32Isa::chosen().or(F32Isa::detect()) == Some(isa) {
+                assert_eq!(linear(&x, m, &weight, &b), got, "linear runs the chosen path");
+            }
+        }
     }
 }
 
@@ -73,7 +85,7 @@ fn packing_pads_the_last_panel_with_zeros() {
 #[test]
 fn gelu_epilogue_equals_product_then_gelu() {
     let device = candle_core::Device::Cpu;
-    for isa in [F32Isa::Reference, F32Isa::Avx2Fma].into_iter().filter(|isa| isa.available()) {
+    for isa in [F32Isa::Reference, F32Isa::Avx2Fma, F32Isa::Avx512F].into_iter().filter(|isa| isa.available()) {
         for (m, k, n) in SHAPES {
             let x = random(m * k, (m * k + 1) as u64);
             let w = random(k * n, (k + n) as u64);
@@ -88,5 +100,16 @@ fn gelu_epilogue_equals_product_then_gelu() {
                     .unwrap();
             assert!(fused == want, "{} m={m} k={k} n={n}", isa.name());
         }
+    }
+}
+
+/// The override names gemm or a path this CPU runs; anything else is refused.
+#[test]
+fn kernel_override_names_gemm_or_a_runnable_path() {
+    assert_eq!(F32Isa::by_name("f32-gemm"), Ok(None));
+    assert!(F32Isa::by_name("f32-packed-avx3").is_err());
+    assert!(F32Isa::by_name("f32-packed-reference").is_err());
+    for isa in [F32Isa::Avx512F, F32Isa::Avx2Fma] {
+        assert_eq!(F32Isa::by_name(isa.name()).is_ok(), isa.available(), "{}", isa.name());
     }
 }
