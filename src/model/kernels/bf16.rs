@@ -9,7 +9,7 @@
 
 use std::sync::OnceLock;
 
-use super::{for_block_ranges, SharedOut};
+use super::{for_block_ranges, Epilogue, SharedOut};
 
 /// Output channels per packed block (one AVX-512 register of f32).
 const BLOCK: usize = 16;
@@ -123,11 +123,26 @@ fn round_rows(x: &[f32], m: usize, k: usize, k_padded: usize) -> Vec<u16> {
 ///
 /// Panics if `x.len() != m · k` or `bias.len() != n`.
 pub fn linear(x: &[f32], m: usize, weight: &Bf16Weight, bias: &[f32]) -> Vec<f32> {
-    linear_on(native(), x, m, weight, bias)
+    linear_on(native(), x, m, weight, bias, Epilogue::None)
 }
 
-/// [`linear`] with the path chosen: `native` needs [`native()`].
-pub fn linear_on(native_path: bool, x: &[f32], m: usize, weight: &Bf16Weight, bias: &[f32]) -> Vec<f32> {
+/// [`linear`] followed by `epilogue`, applied by each thread to its columns of each
+/// row right after they are summed.
+///
+/// Panics as [`linear`].
+pub fn linear_with(x: &[f32], m: usize, weight: &Bf16Weight, bias: &[f32], epilogue: Epilogue) -> Vec<f32> {
+    linear_on(native(), x, m, weight, bias, epilogue)
+}
+
+/// [`linear_with`] with the path chosen: `native` needs [`native()`].
+pub fn linear_on(
+    native_path: bool,
+    x: &[f32],
+    m: usize,
+    weight: &Bf16Weight,
+    bias: &[f32],
+    epilogue: Epilogue,
+) -> Vec<f32> {
     let (k, n) = (weight.k, weight.n);
     assert_eq!(x.len(), m * k, "x is [m, k]");
     assert_eq!(bias.len(), n, "bias is [n]");
@@ -138,16 +153,18 @@ pub fn linear_on(native_path: bool, x: &[f32], m: usize, weight: &Bf16Weight, bi
     for_block_ranges(weight.n_blocks(), m * n * k, |blocks| {
         // SAFETY: the ranges are disjoint channel blocks, hence disjoint columns of
         // `out`, which outlives every part.
-        unsafe { product(native_path, &rows, m, weight, bias, blocks, dst) };
+        unsafe { product(native_path, &rows, m, weight, bias, blocks, dst, epilogue) };
     });
     out
 }
 
-/// Computes the columns of `blocks` for all `m` rows into `out`.
+/// Computes the columns of `blocks` for all `m` rows into `out`, then `epilogue` on
+/// each row's columns.
 ///
 /// # Safety
 /// `out` points to `m · n` floats; no one else writes the columns of `blocks`; `native`
 /// only if the CPU has AVX-512 BF16.
+#[allow(clippy::too_many_arguments)]
 unsafe fn product(
     native_path: bool,
     rows: &[u16],
@@ -156,6 +173,7 @@ unsafe fn product(
     bias: &[f32],
     blocks: std::ops::Range<usize>,
     out: SharedOut,
+    epilogue: Epilogue,
 ) {
     let n = weight.n;
     let width = blocks.len() * BLOCK;
@@ -182,6 +200,10 @@ unsafe fn product(
                 // caller gives us these columns exclusively.
                 unsafe { *out.0.add((r + t) * n + c) = sums[j] + bias[c] };
             }
+            // SAFETY: the columns just written, of row r + t, given to us alone.
+            epilogue.apply(unsafe {
+                std::slice::from_raw_parts_mut(out.0.add((r + t) * n + columns.start), columns.len())
+            });
         }
         r += tile;
     }
@@ -262,7 +284,24 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::kernels::test_support::{random, report_not_run};
+    use crate::model::kernels::test_support::{gelu_of, random, report_not_run};
+
+    /// The GELU epilogue equals the product followed by the GELU kernel, on each path
+    /// this CPU runs, with the columns split over threads (13×384×1152) or not.
+    #[test]
+    fn gelu_epilogue_equals_product_then_gelu() {
+        for native_path in [false, true].into_iter().filter(|&p| !p || native()) {
+            for (m, k, n) in [(7, 37, 23), (13, 384, 1152)] {
+                let x = random(m * k, (m * k) as u64);
+                let w = random(k * n, (k + n) as u64);
+                let b = random(n, n as u64);
+                let weight = Bf16Weight::pack(&w, k, n);
+                let plain = linear_on(native_path, &x, m, &weight, &b, Epilogue::None);
+                let fused = linear_on(native_path, &x, m, &weight, &b, Epilogue::GeluErf);
+                assert!(fused == gelu_of(plain), "native={native_path} m={m} k={k} n={n}");
+            }
+        }
+    }
 
     /// The AVX-512 BF16 path equals the scalar reference to f32 rounding (the
     /// instruction may round its pair sum differently), on ragged shapes; both are
@@ -277,9 +316,9 @@ mod tests {
             let w = random(k * n, (k + n) as u64);
             let b = random(n, n as u64);
             let weight = Bf16Weight::pack(&w, k, n);
-            let reference = linear_on(false, &x, m, &weight, &b);
+            let reference = linear_on(false, &x, m, &weight, &b, Epilogue::None);
             if native() {
-                let got = linear_on(true, &x, m, &weight, &b);
+                let got = linear_on(true, &x, m, &weight, &b, Epilogue::None);
                 for (i, (g, r)) in got.iter().zip(&reference).enumerate() {
                     assert!((g - r).abs() <= 1e-5 * (k as f32).sqrt(), "m={m} k={k} n={n} [{i}]: {g} vs {r}");
                 }

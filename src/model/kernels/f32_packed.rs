@@ -18,6 +18,7 @@
 
 use std::sync::OnceLock;
 
+pub use super::Epilogue;
 use super::{for_block_ranges, gelu::gelu_in_place, SharedOut};
 
 /// The environment variable that overrides [`F32Isa::chosen`].
@@ -190,16 +191,6 @@ impl PackedF32 {
     fn n_blocks(&self) -> usize {
         self.n.div_ceil(BLOCK)
     }
-}
-
-/// What a product applies to its outputs while they are still in L1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Epilogue {
-    /// `x·Wᵀ + b` as is.
-    None,
-    /// Exact (erf) GELU of `x·Wᵀ + b`: a feed-forward input projection
-    /// ([`super::gelu`]'s kernel, run by each thread on its own columns).
-    GeluErf,
 }
 
 /// `x` `[m, k]` → `[m, n]` on this CPU's vector path.

@@ -42,6 +42,26 @@ pub fn linear_kernel(dtype: Dtype, on_cpu: bool) -> &'static str {
     }
 }
 
+/// What a packed product (f32, bf16, int8) applies to its outputs while they are still
+/// in L1, each thread on its own columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Epilogue {
+    /// `x·Wᵀ + b` as is.
+    None,
+    /// Exact (erf) GELU of `x·Wᵀ + b`: a feed-forward input projection
+    /// ([`gelu`]'s kernel).
+    GeluErf,
+}
+
+impl Epilogue {
+    /// Applies the epilogue to `values` (outputs of one row).
+    pub(crate) fn apply(self, values: &mut [f32]) {
+        if self == Self::GeluErf {
+            gelu::gelu_in_place(values);
+        }
+    }
+}
+
 /// The f32 elements a contiguous tensor views in `storage`.
 ///
 /// Errors: a non-f32 storage, or a non-contiguous layout (named after `op`).

@@ -19,3 +19,11 @@ pub(crate) fn random(len: usize, seed: u64) -> Vec<f32> {
 pub(crate) fn report_not_run(path: &str, why: &str) {
     let _ = writeln!(std::io::stderr(), "NOT RUN: kernel path {path}: {why}");
 }
+
+/// Exact (erf) GELU of each value, through the standalone kernel (what a fused
+/// epilogue must equal).
+pub(crate) fn gelu_of(values: Vec<f32>) -> Vec<f32> {
+    let len = values.len();
+    let tensor = candle_core::Tensor::from_vec(values, len, &candle_core::Device::Cpu).unwrap();
+    super::gelu::gelu_erf(&tensor).unwrap().to_vec1::<f32>().unwrap()
+}

@@ -149,14 +149,14 @@ impl Linear {
     }
 
     /// Exact (erf) GELU of [`Linear::forward`]: fused into the product where the
-    /// weights are packed f32 (each thread applies it to its own columns while they
-    /// are in L1), else [`kernels::gelu::gelu_erf`] after it.
+    /// weights are packed (f32, bf16, int8: each thread applies it to its own columns
+    /// while they are in L1), else [`kernels::gelu::gelu_erf`] after it.
     ///
     /// Errors: as [`Linear::forward`].
     pub fn forward_gelu_erf(&self, x: &Tensor) -> Result<Tensor> {
         let cpu_rows = x.device().is_cpu() && x.dtype() == DType::F32 && x.is_contiguous() && x.rank() == 2;
         match &self.weight {
-            Weight::Packed(op) if cpu_rows && matches!(op.weight, PackedWeight::F32(_)) => {
+            Weight::Packed(op) if cpu_rows => {
                 Ok(x.apply_op1_no_bwd(&PackedCall { layer: op, epilogue: Epilogue::GeluErf })?)
             }
             _ => Ok(kernels::gelu::gelu_erf(&self.forward(x)?)?),
@@ -210,8 +210,8 @@ impl CustomOp1 for PackedCall<'_> {
         }
         let out = match &layer.weight {
             PackedWeight::F32(w) => kernels::f32_packed::linear_with(x, m, w, &layer.bias, self.epilogue),
-            PackedWeight::Int8(q) => kernels::int8::linear(x, m, q, &layer.bias),
-            PackedWeight::Bf16(h) => kernels::bf16::linear(x, m, h, &layer.bias),
+            PackedWeight::Int8(q) => kernels::int8::linear_with(x, m, q, &layer.bias, self.epilogue),
+            PackedWeight::Bf16(h) => kernels::bf16::linear_with(x, m, h, &layer.bias, self.epilogue),
         };
         Ok((CpuStorage::F32(out), Shape::from((m, n))))
     }

@@ -19,7 +19,7 @@
 
 use std::sync::OnceLock;
 
-use super::{for_block_ranges, SharedOut};
+use super::{for_block_ranges, Epilogue, SharedOut};
 
 /// Output channels per packed block (one AVX-512 register of i32).
 const BLOCK: usize = 16;
@@ -184,27 +184,58 @@ fn round_small(v: f32) -> f32 {
 
 /// Quantizes `x` (`[m, k]` row-major) per row, asymmetric over `[min(x, 0), max(x, 0)]`:
 /// `scale = (max − min) / 255`, `zp = round(−min / scale)`, `x_u = clamp(round(x /
-/// scale) + zp, 0, 255)`. An all-zero row gets scale 1 and zero point 0.
+/// scale) + zp, 0, 255)`. An all-zero row gets scale 1 and zero point 0. On AVX-512
+/// CPUs 16 values at a time, with the same operations in the same order (bit-identical
+/// to the scalar form; at batch 1 the scalar loop was ~11% of a MiniLM int8 forward on
+/// a Zen 5, on the calling thread while the worker waited).
 pub fn quantize_rows(x: &[f32], m: usize, k: usize) -> QuantizedRows {
+    quantize_rows_on(Int8Isa::detect() == Int8Isa::Avx512Vnni, x, m, k)
+}
+
+/// [`quantize_rows`] on AVX-512F (`vector`, which the CPU must have) or in scalar code.
+fn quantize_rows_on(vector: bool, x: &[f32], m: usize, k: usize) -> QuantizedRows {
     let k_padded = k.next_multiple_of(GROUP);
     let mut data = vec![0u8; m * k_padded];
     let mut scales = vec![1f32; m];
     let mut zero_points = vec![0i32; m];
     for (r, (row, out)) in x.chunks_exact(k).zip(data.chunks_exact_mut(k_padded)).enumerate().take(m) {
-        let (min, max) = row.iter().fold((0f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `vector` only where the CPU has AVX-512F (the caller's contract).
+        let (min, max) = if vector { unsafe { x86::min_max_avx512(row) } } else { min_max(row) };
+        #[cfg(not(target_arch = "x86_64"))]
+        let (min, max) = min_max(row);
         if max - min <= 0.0 {
             continue;
         }
         let scale = (max - min) / 255.0;
         let inverse = 1.0 / scale;
         let zero_point = round_small(-min * inverse).clamp(0.0, 255.0);
-        for (o, &v) in out.iter_mut().zip(row) {
-            *o = round_small((v * inverse + zero_point).max(0.0)).min(255.0) as u8;
+        #[cfg(target_arch = "x86_64")]
+        if vector {
+            // SAFETY: as above; `out` is at least as long as `row`.
+            unsafe { x86::quantize_avx512(row, inverse, zero_point, out) };
+        } else {
+            quantize_row(row, inverse, zero_point, out);
         }
+        #[cfg(not(target_arch = "x86_64"))]
+        quantize_row(row, inverse, zero_point, out);
         scales[r] = scale;
         zero_points[r] = zero_point as i32;
     }
     QuantizedRows { data, scales, zero_points, k_padded }
+}
+
+/// `(min(row, 0), max(row, 0))`, NaNs ignored.
+fn min_max(row: &[f32]) -> (f32, f32) {
+    row.iter().fold((0f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)))
+}
+
+/// `out[i] = min(round(max(row[i] · inverse + zero_point, 0)), 255)` as u8 (a NaN
+/// gives 0); the reference of [`x86::quantize_avx512`].
+fn quantize_row(row: &[f32], inverse: f32, zero_point: f32, out: &mut [u8]) {
+    for (o, &v) in out.iter_mut().zip(row) {
+        *o = round_small((v * inverse + zero_point).max(0.0)).min(255.0) as u8;
+    }
 }
 
 /// `y = dequant(x_q · w_qᵀ) + b`: `x` `[m, k]` f32 → `[m, n]` f32 (threads chosen by the
@@ -212,12 +243,27 @@ pub fn quantize_rows(x: &[f32], m: usize, k: usize) -> QuantizedRows {
 ///
 /// Panics if `x.len() != m · k` or `bias.len() != n` (callers check shapes first).
 pub fn linear(x: &[f32], m: usize, weight: &QuantizedWeight, bias: &[f32]) -> Vec<f32> {
-    linear_on(Int8Isa::detect(), x, m, weight, bias)
+    linear_on(Int8Isa::detect(), x, m, weight, bias, Epilogue::None)
+}
+
+/// [`linear`] followed by `epilogue`, applied by each thread to its columns of each
+/// row right after dequantizing them.
+///
+/// Panics as [`linear`].
+pub fn linear_with(x: &[f32], m: usize, weight: &QuantizedWeight, bias: &[f32], epilogue: Epilogue) -> Vec<f32> {
+    linear_on(Int8Isa::detect(), x, m, weight, bias, epilogue)
 }
 
 /// [`linear`] on a given instruction set (which must be [`Int8Isa::available`]). Large
 /// products split their output channels over threads (`super::for_block_ranges`).
-pub fn linear_on(isa: Int8Isa, x: &[f32], m: usize, weight: &QuantizedWeight, bias: &[f32]) -> Vec<f32> {
+pub fn linear_on(
+    isa: Int8Isa,
+    x: &[f32],
+    m: usize,
+    weight: &QuantizedWeight,
+    bias: &[f32],
+    epilogue: Epilogue,
+) -> Vec<f32> {
     let (k, n) = (weight.k, weight.n);
     assert_eq!(x.len(), m * k, "x is [m, k]");
     assert_eq!(bias.len(), n, "bias is [n]");
@@ -228,15 +274,17 @@ pub fn linear_on(isa: Int8Isa, x: &[f32], m: usize, weight: &QuantizedWeight, bi
     for_block_ranges(weight.n_blocks(), m * n * k, |blocks| {
         // SAFETY: the ranges are disjoint channel blocks, hence disjoint columns of
         // `out`, which outlives every part.
-        unsafe { product(isa, &rows, m, weight, bias, blocks, dst) };
+        unsafe { product(isa, &rows, m, weight, bias, blocks, dst, epilogue) };
     });
     out
 }
 
-/// Computes the columns of channel blocks `blocks` for all `m` rows into `out`.
+/// Computes the columns of channel blocks `blocks` for all `m` rows into `out`, then
+/// `epilogue` on each row's columns.
 ///
 /// # Safety
 /// `out` points to `m · n` floats; no one else writes the columns of `blocks` meanwhile.
+#[allow(clippy::too_many_arguments)]
 unsafe fn product(
     isa: Int8Isa,
     rows: &QuantizedRows,
@@ -245,6 +293,7 @@ unsafe fn product(
     bias: &[f32],
     blocks: std::ops::Range<usize>,
     out: SharedOut,
+    epilogue: Epilogue,
 ) {
     let n = weight.n;
     let width = blocks.len() * BLOCK;
@@ -277,6 +326,10 @@ unsafe fn product(
                 // caller gives us these columns exclusively.
                 unsafe { *out.0.add((r + t) * n + c) = y };
             }
+            // SAFETY: the columns just written, of row r + t, given to us alone.
+            epilogue.apply(unsafe {
+                std::slice::from_raw_parts_mut(out.0.add((r + t) * n + columns.start), columns.len())
+            });
         }
         r += tile;
     }
@@ -318,7 +371,24 @@ mod x86;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::kernels::test_support::{random, report_not_run};
+    use crate::model::kernels::test_support::{gelu_of, random, report_not_run};
+
+    /// The GELU epilogue equals the product followed by the GELU kernel, on every path
+    /// this CPU runs, with the columns split over threads (13×384×1152) or not.
+    #[test]
+    fn gelu_epilogue_equals_product_then_gelu() {
+        for isa in [Int8Isa::Portable, Int8Isa::Avx2, Int8Isa::Avx512Vnni].into_iter().filter(|i| i.available()) {
+            for (m, k, n) in [(7, 37, 23), (13, 384, 1152)] {
+                let x = random(m * k, (m * k) as u64);
+                let w = random(k * n, (k + n) as u64);
+                let b = random(n, n as u64);
+                let weight = QuantizedWeight::quantize(&w, k, n);
+                let plain = linear_on(isa, &x, m, &weight, &b, Epilogue::None);
+                let fused = linear_on(isa, &x, m, &weight, &b, Epilogue::GeluErf);
+                assert!(fused == gelu_of(plain), "{isa:?} m={m} k={k} n={n}");
+            }
+        }
+    }
 
     /// Every available path gives bit-identical outputs to the portable reference, for
     /// shapes with ragged `k` (not a multiple of 4), ragged `n` (not of 16) and ragged
@@ -335,10 +405,14 @@ mod tests {
             let w = random(k * n, (k + n) as u64);
             let b = random(n, n as u64);
             let weight = QuantizedWeight::quantize(&w, k, n);
-            let reference = linear_on(Int8Isa::Portable, &x, m, &weight, &b);
+            let reference = linear_on(Int8Isa::Portable, &x, m, &weight, &b, Epilogue::None);
             for isa in [Int8Isa::Avx2, Int8Isa::Avx512Vnni] {
                 if isa.available() {
-                    assert_eq!(linear_on(isa, &x, m, &weight, &b), reference, "{isa:?} m={m} k={k} n={n}");
+                    assert_eq!(
+                        linear_on(isa, &x, m, &weight, &b, Epilogue::None),
+                        reference,
+                        "{isa:?} m={m} k={k} n={n}"
+                    );
                 }
             }
             // Against f32: error bounded by the two quantization steps.
@@ -350,6 +424,29 @@ mod tests {
                     assert!((got - exact).abs() <= bound, "m={m} k={k} n={n} [{r},{c}]: {got} vs {exact}");
                 }
             }
+        }
+    }
+
+    /// The AVX-512 row quantization gives the scalar form's bytes, scales and zero
+    /// points: ragged widths, one-signed, all-zero and NaN-holding rows.
+    #[test]
+    fn vector_row_quantization_equals_the_scalar_form() {
+        if Int8Isa::detect() != Int8Isa::Avx512Vnni {
+            report_not_run("int8 row quantization (AVX-512F)", "this CPU lacks AVX-512 VNNI");
+            return;
+        }
+        for (m, k) in [(1, 1), (3, 15), (5, 16), (7, 37), (23, 384), (2, 1536)] {
+            let mut x = random(m * k, (m + 3 * k) as u64);
+            x.iter_mut().step_by(5).for_each(|v| *v *= 40.0);
+            if m > 2 {
+                x[k..2 * k].iter_mut().for_each(|v| *v = v.abs());
+                x[2 * k..3 * k].fill(0.0);
+                x[k] = f32::NAN;
+            }
+            let (scalar, vector) = (quantize_rows_on(false, &x, m, k), quantize_rows_on(true, &x, m, k));
+            assert_eq!(vector.data, scalar.data, "m={m} k={k}");
+            assert_eq!(vector.scales, scalar.scales, "m={m} k={k}");
+            assert_eq!(vector.zero_points, scalar.zero_points, "m={m} k={k}");
         }
     }
 

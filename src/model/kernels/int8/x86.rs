@@ -140,3 +140,68 @@ pub(super) unsafe fn tile_avx2(
         }
     }
 }
+
+/// `(min(row, 0), max(row, 0))` with NaNs ignored, as [`super::min_max`]: 16 lanes
+/// at a time (the tail loaded under a mask as zeros, which cannot move either bound).
+///
+/// # Safety
+/// The CPU must have AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn min_max_avx512(row: &[f32]) -> (f32, f32) {
+    let (mut lo, mut hi) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+    let mut chunks = row.chunks_exact(16);
+    // SAFETY: each load reads 16 floats of a 16-float chunk, or the tail's floats
+    // under a mask that covers only them.
+    unsafe {
+        for chunk in chunks.by_ref() {
+            let v = _mm512_loadu_ps(chunk.as_ptr());
+            // `vminps`/`vmaxps` return the second operand when either is NaN, so a
+            // NaN in `v` keeps the running bound, as `f32::min`/`max` do.
+            lo = _mm512_min_ps(v, lo);
+            hi = _mm512_max_ps(v, hi);
+        }
+        let tail = chunks.remainder();
+        if !tail.is_empty() {
+            let v = _mm512_maskz_loadu_ps((1u16 << tail.len()) - 1, tail.as_ptr());
+            lo = _mm512_min_ps(v, lo);
+            hi = _mm512_max_ps(v, hi);
+        }
+        (_mm512_reduce_min_ps(lo), _mm512_reduce_max_ps(hi))
+    }
+}
+
+/// [`super::quantize_row`] 16 lanes at a time: the same multiply, add, clamp and
+/// round-by-magic-number, each a separate rounding as in the scalar form, so the
+/// bytes are identical.
+///
+/// # Safety
+/// The CPU must have AVX-512F; `out.len() ≥ row.len()`.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn quantize_avx512(row: &[f32], inverse: f32, zero_point: f32, out: &mut [u8]) {
+    debug_assert!(out.len() >= row.len());
+    const MAGIC: f32 = 12_582_912.0;
+    let (inv, zp) = (_mm512_set1_ps(inverse), _mm512_set1_ps(zero_point));
+    let (zero, top, magic) = (_mm512_setzero_ps(), _mm512_set1_ps(255.0), _mm512_set1_ps(MAGIC));
+    let convert = |v: __m512| -> __m128i {
+        // `max(NaN, 0)` is 0 with `vmaxps`'s second operand, as with `f32::max`.
+        let v = _mm512_max_ps(_mm512_add_ps(_mm512_mul_ps(v, inv), zp), zero);
+        let v = _mm512_min_ps(_mm512_sub_ps(_mm512_add_ps(v, magic), magic), top);
+        _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(v))
+    };
+    let full = row.len() / 16 * 16;
+    // SAFETY: loads read 16 floats inside `row`, stores write 16 bytes inside `out`
+    // (as long as `row`); the tail goes through a local buffer.
+    unsafe {
+        for i in (0..full).step_by(16) {
+            let bytes = convert(_mm512_loadu_ps(row.as_ptr().add(i)));
+            _mm_storeu_si128(out.as_mut_ptr().add(i).cast(), bytes);
+        }
+        let tail = row.len() - full;
+        if tail > 0 {
+            let v = _mm512_maskz_loadu_ps((1u16 << tail) - 1, row.as_ptr().add(full));
+            let mut bytes = [0u8; 16];
+            _mm_storeu_si128(bytes.as_mut_ptr().cast(), convert(v));
+            out[full..row.len()].copy_from_slice(&bytes[..tail]);
+        }
+    }
+}
