@@ -473,9 +473,6 @@ async fn main() {
         let mut runs = Vec::new();
         for dtype in &model_dtypes {
             for (tag, binary) in &binaries {
-                if *tag != "this build" && *dtype != "f32" {
-                    continue;
-                }
                 println!("-- {tag} ({dtype}): {} --", binary.display());
                 let run = workloads(
                     binary,

@@ -24,6 +24,9 @@ use rayon::prelude::*;
 use super::contiguous_f32;
 use super::gelu::exp_nonpositive;
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+
 /// `(first row, length)` of each sequence in the packed matrix.
 pub type Segments = Arc<[(usize, usize)]>;
 
@@ -191,8 +194,12 @@ unsafe fn attend(job: &Job, queries: usize, out: Output) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked above); the caller upholds the
-            // output contract.
+            if avx512::fits(job) {
+                // SAFETY: the CPU supports AVX-512F (checked above); the caller upholds
+                // the output contract.
+                return unsafe { avx512::attend(job, queries, out) };
+            }
+            // SAFETY: as above.
             return unsafe { attend_avx512(job, queries, out) };
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
@@ -337,14 +344,17 @@ mod tests {
     }
 
     /// On the calling thread (19k multiply-adds), split over the barrier pool (197k)
-    /// and over rayon (1.3M): the same answers as the padded form.
+    /// and over rayon (1.3M): the same answers as the padded form, with heads of 12
+    /// and 16 lanes, and of 32 and 64 (in AVX-512 registers where the CPU has them).
     #[test]
     fn matches_padded_attention_for_all_queries_and_first_only() {
         type Case = (&'static [(usize, usize)], usize, usize);
-        let cases: [Case; 3] = [
+        let cases: [Case; 5] = [
             (&[(0, 5), (5, 1), (6, 17), (23, 9)], 4, 48),
             (&[(0, 64)], 4, 48),
             (&[(0, 100), (100, 3), (103, 60)], 6, 96),
+            (&[(0, 5), (5, 1), (6, 17), (23, 9)], 2, 64),
+            (&[(0, 23), (23, 64)], 2, 128),
         ];
         for (segments, heads, hidden) in cases {
             let total: usize = segments.iter().map(|&(_, len)| len).sum();
@@ -368,7 +378,14 @@ mod tests {
     /// A window equals the padded form with keys beyond it masked.
     #[test]
     fn window_matches_masked_reference() {
-        let (len, heads, hidden, radius) = (11, 2, 8, 3);
+        // Heads of 4 lanes (the portable form) and of 32 (AVX-512 registers, where the
+        // CPU has them), windows inside one chunk of 16 keys and across chunks.
+        for (len, heads, hidden, radius) in [(11, 2, 8, 3), (40, 2, 64, 5), (37, 1, 32, 20)] {
+            window_case(len, heads, hidden, radius);
+        }
+    }
+
+    fn window_case(len: usize, heads: usize, hidden: usize, radius: usize) {
         let qkv = Tensor::randn(0f32, 1.0, (len, 3 * hidden), &Device::Cpu).unwrap();
         let segments: Segments = vec![(0, len)].into();
         let variant = Variant { window: Some(radius), ..Variant::default() };
@@ -392,7 +409,7 @@ mod tests {
         let probs = candle_nn::ops::softmax_last_dim(&scores.broadcast_add(&mask).unwrap()).unwrap();
         let want = probs.matmul(&split(2)).unwrap().transpose(0, 1).unwrap().reshape((len, hidden)).unwrap();
         let diff = (got - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-        assert!(diff < 1e-5, "max difference {diff}");
+        assert!(diff < 1e-5, "len {len}, {heads} heads of {d}, radius {radius}: max difference {diff}");
     }
 
     #[test]
