@@ -238,8 +238,10 @@ mod x86 {
 
     use super::{Bf16Weight, BLOCK, PAIR, ROWS};
 
-    /// AVX-512 BF16 tile: one 64-byte weight load per pair of steps and block, one
-    /// broadcast of the row's pair, one `vdpbf16ps` per row.
+    /// AVX-512 BF16 tile: blocks two at a time (the last alone when their count is
+    /// odd), per pair of steps one 64-byte weight load per block, one broadcast of the
+    /// row's pair and one `vdpbf16ps` per row and block: `2 · tile` independent sums in
+    /// flight, in registers (the row count is a compile-time constant of each variant).
     ///
     /// # Safety
     /// The CPU must have AVX-512 F and BF16; `x` holds `tile ≤ ROWS` rows of
@@ -253,27 +255,81 @@ mod x86 {
         acc: &mut [f32],
     ) {
         let width = blocks.len() * BLOCK;
-        let pairs = weight.k_padded / PAIR;
         debug_assert!(tile <= ROWS && x.len() >= tile * weight.k_padded && acc.len() >= tile * width);
-        // SAFETY: the caller guarantees the CPU features and the slice lengths; every
-        // pointer offset below stays inside `x`, this block's weight panel or `acc`.
+        let mut b = 0;
+        while b < blocks.len() {
+            let two = b + 1 < blocks.len();
+            let at = Panels { x, weight, block: blocks.start + b, acc_column: b * BLOCK, width };
+            // SAFETY: the caller's contract; `at` names blocks inside the weight and
+            // columns inside `acc`'s rows.
+            unsafe {
+                match (tile, two) {
+                    (1, true) => rows::<1, 2>(&at, acc),
+                    (2, true) => rows::<2, 2>(&at, acc),
+                    (3, true) => rows::<3, 2>(&at, acc),
+                    (4, true) => rows::<4, 2>(&at, acc),
+                    (5, true) => rows::<5, 2>(&at, acc),
+                    (_, true) => rows::<6, 2>(&at, acc),
+                    (1, false) => rows::<1, 1>(&at, acc),
+                    (2, false) => rows::<2, 1>(&at, acc),
+                    (3, false) => rows::<3, 1>(&at, acc),
+                    (4, false) => rows::<4, 1>(&at, acc),
+                    (5, false) => rows::<5, 1>(&at, acc),
+                    (_, false) => rows::<6, 1>(&at, acc),
+                }
+            }
+            b += if two { 2 } else { 1 };
+        }
+    }
+
+    /// Where one call of [`rows`] reads and writes.
+    struct Panels<'a> {
+        /// The tile's rows, `[tile, k_padded]` bf16.
+        x: &'a [u16],
+        weight: &'a Bf16Weight,
+        /// The first block of the call.
+        block: usize,
+        /// Its first column in `acc`'s rows.
+        acc_column: usize,
+        /// `acc`'s row width.
+        width: usize,
+    }
+
+    /// `R` rows × `P` consecutive blocks, sums in `R · P` registers, added to `acc`.
+    ///
+    /// # Safety
+    /// As [`tile_avx512bf16`], with `R` rows in `at.x` and blocks `at.block..at.block
+    /// + P` inside the weight and the call's block range.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    #[inline]
+    unsafe fn rows<const R: usize, const P: usize>(at: &Panels, acc: &mut [f32]) {
+        let k_padded = at.weight.k_padded;
+        let pairs = k_padded / PAIR;
+        // SAFETY: every offset below stays inside `x` (R rows of k_padded), the P
+        // panels of `pairs · BLOCK · PAIR` bf16, or `acc` (R rows of `width`).
         unsafe {
-            let xp = x.as_ptr();
-            for (b, block) in blocks.enumerate() {
-                let panel = weight.packed.as_ptr().add(block * pairs * BLOCK * PAIR);
-                let mut sums = [_mm512_setzero_ps(); ROWS];
-                for p in 0..pairs {
-                    // SAFETY (all loads): `p < pairs` stays inside this block's panel and
-                    // inside each of the `tile` rows.
-                    let w: __m512bh = std::mem::transmute(_mm512_loadu_si512(panel.add(p * BLOCK * PAIR) as *const _));
-                    for (t, sum) in sums.iter_mut().enumerate().take(tile) {
-                        let pair = (xp.add(t * weight.k_padded + p * PAIR) as *const i32).read_unaligned();
-                        let a: __m512bh = std::mem::transmute(_mm512_set1_epi32(pair));
-                        *sum = _mm512_dpbf16_ps(*sum, a, w);
+            let xp = at.x.as_ptr();
+            let panel = |j: usize| at.weight.packed.as_ptr().add((at.block + j) * pairs * BLOCK * PAIR);
+            let panels: [*const u16; P] = std::array::from_fn(panel);
+            let mut sums = [[_mm512_setzero_ps(); P]; R];
+            for p in 0..pairs {
+                let mut w = [std::mem::transmute::<__m512i, __m512bh>(_mm512_setzero_si512()); P];
+                for (j, w) in w.iter_mut().enumerate() {
+                    *w = std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(
+                        panels[j].add(p * BLOCK * PAIR) as *const _
+                    ));
+                }
+                for (t, row) in sums.iter_mut().enumerate() {
+                    let pair = (xp.add(t * k_padded + p * PAIR) as *const i32).read_unaligned();
+                    let a: __m512bh = std::mem::transmute(_mm512_set1_epi32(pair));
+                    for (sum, w) in row.iter_mut().zip(&w) {
+                        *sum = _mm512_dpbf16_ps(*sum, a, *w);
                     }
                 }
-                for (t, sum) in sums.iter().enumerate().take(tile) {
-                    let dst = acc.as_mut_ptr().add(t * width + b * BLOCK);
+            }
+            for (t, row) in sums.iter().enumerate() {
+                for (j, sum) in row.iter().enumerate() {
+                    let dst = acc.as_mut_ptr().add(t * at.width + at.acc_column + j * BLOCK);
                     _mm512_storeu_ps(dst, _mm512_add_ps(_mm512_loadu_ps(dst), *sum));
                 }
             }

@@ -10,9 +10,11 @@ use super::{QuantizedWeight, BLOCK, GROUP, ROWS};
 /// packed f32 kernel does; measured on a Zen 3).
 const PREFETCH: usize = 16;
 
-/// AVX-512 VNNI tile: for each block of 16 channels, one 64-byte weight load per
-/// group of 4 steps, one broadcast of 4 activation bytes per row, one `vpdpbusd`
-/// per row.
+/// AVX-512 VNNI tile: blocks of 16 channels two at a time (the last alone when their
+/// count is odd), per group of 4 steps one 64-byte weight load per block, one
+/// broadcast of 4 activation bytes per row and one `vpdpbusd` per row and block:
+/// `2 · tile` accumulators, in registers (the row count is a compile-time constant of
+/// each variant, so no per-row branch sits in the loop).
 ///
 /// # Safety
 /// The CPU must have AVX-512 F, BW and VNNI; `x` holds `tile ≤ ROWS` rows of
@@ -27,54 +29,79 @@ pub(super) unsafe fn tile_avx512(
     acc: &mut [i32],
 ) {
     let width = blocks.len() * BLOCK;
-    let groups = k_padded / GROUP;
     debug_assert!(tile <= ROWS && x.len() >= tile * k_padded && acc.len() >= tile * width);
-    // SAFETY: the caller guarantees the CPU features and the slice lengths; every
-    // pointer offset below stays inside `x`, this block's weight panel or `acc`.
-    unsafe {
-        let xp = x.as_ptr();
-        let panel_len = groups * BLOCK * GROUP;
-        let mut b = 0;
-        // Two blocks (32 channels) per pass: each broadcast of 4 activation bytes
-        // feeds two `vpdpbusd`, 12 accumulators for 6 rows.
-        while b + 2 <= blocks.len() {
-            let block = blocks.start + b;
-            let (p0, p1) =
-                (weight.packed.as_ptr().add(block * panel_len), weight.packed.as_ptr().add((block + 1) * panel_len));
-            let mut s0 = [_mm512_setzero_si512(); ROWS];
-            let mut s1 = [_mm512_setzero_si512(); ROWS];
-            for g in 0..groups {
-                let w0 = _mm512_loadu_si512(p0.add(g * BLOCK * GROUP) as *const _);
-                let w1 = _mm512_loadu_si512(p1.add(g * BLOCK * GROUP) as *const _);
-                for t in 0..tile {
-                    let a = _mm512_set1_epi32((xp.add(t * k_padded + g * GROUP) as *const i32).read_unaligned());
-                    s0[t] = _mm512_dpbusd_epi32(s0[t], a, w0);
-                    s1[t] = _mm512_dpbusd_epi32(s1[t], a, w1);
-                }
+    let mut b = 0;
+    while b < blocks.len() {
+        let two = b + 1 < blocks.len();
+        let at = Panels { x, k_padded, weight, block: blocks.start + b, acc_column: b * BLOCK, width };
+        // SAFETY: the caller's contract; `at` names blocks inside the weight and
+        // columns inside `acc`'s rows.
+        unsafe {
+            match (tile, two) {
+                (1, true) => rows::<1, 2>(&at, acc),
+                (2, true) => rows::<2, 2>(&at, acc),
+                (3, true) => rows::<3, 2>(&at, acc),
+                (4, true) => rows::<4, 2>(&at, acc),
+                (5, true) => rows::<5, 2>(&at, acc),
+                (_, true) => rows::<6, 2>(&at, acc),
+                (1, false) => rows::<1, 1>(&at, acc),
+                (2, false) => rows::<2, 1>(&at, acc),
+                (3, false) => rows::<3, 1>(&at, acc),
+                (4, false) => rows::<4, 1>(&at, acc),
+                (5, false) => rows::<5, 1>(&at, acc),
+                (_, false) => rows::<6, 1>(&at, acc),
             }
-            for t in 0..tile {
-                let dst = acc.as_mut_ptr().add(t * width + b * BLOCK);
-                _mm512_storeu_si512(dst as *mut _, _mm512_add_epi32(_mm512_loadu_si512(dst as *const _), s0[t]));
-                let dst = dst.add(BLOCK);
-                _mm512_storeu_si512(dst as *mut _, _mm512_add_epi32(_mm512_loadu_si512(dst as *const _), s1[t]));
-            }
-            b += 2;
         }
-        // The odd block left, if any.
-        for (b, block) in blocks.clone().enumerate().skip(b) {
-            let panel = weight.packed.as_ptr().add(block * panel_len);
-            let mut sums = [_mm512_setzero_si512(); ROWS];
-            for g in 0..groups {
-                // SAFETY (all loads): `g < groups` stays inside this block's panel and
-                // inside each of the `tile` rows of `x`.
-                let w = _mm512_loadu_si512(panel.add(g * BLOCK * GROUP) as *const _);
-                for (t, sum) in sums.iter_mut().enumerate().take(tile) {
-                    let a = _mm512_set1_epi32((xp.add(t * k_padded + g * GROUP) as *const i32).read_unaligned());
-                    *sum = _mm512_dpbusd_epi32(*sum, a, w);
+        b += if two { 2 } else { 1 };
+    }
+}
+
+/// Where one call of [`rows`] reads and writes.
+struct Panels<'a> {
+    /// The tile's rows, `[tile, k_padded]` u8.
+    x: &'a [u8],
+    k_padded: usize,
+    weight: &'a QuantizedWeight,
+    /// The first block of the call.
+    block: usize,
+    /// Its first column in `acc`'s rows.
+    acc_column: usize,
+    /// `acc`'s row width.
+    width: usize,
+}
+
+/// `R` rows × `P` consecutive blocks, sums in `R · P` registers, added to `acc`.
+///
+/// # Safety
+/// As [`tile_avx512`], with `R` rows in `at.x` and blocks `at.block..at.block + P`
+/// inside the weight and the call's block range.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[inline]
+unsafe fn rows<const R: usize, const P: usize>(at: &Panels, acc: &mut [i32]) {
+    let k_padded = at.k_padded;
+    let groups = k_padded / GROUP;
+    let panel_len = groups * BLOCK * GROUP;
+    // SAFETY: every offset below stays inside `x` (R rows of k_padded), the P panels
+    // of `panel_len` bytes, or `acc` (R rows of `width`).
+    unsafe {
+        let xp = at.x.as_ptr();
+        let panels: [*const i8; P] = std::array::from_fn(|j| at.weight.packed.as_ptr().add((at.block + j) * panel_len));
+        let mut sums = [[_mm512_setzero_si512(); P]; R];
+        for g in 0..groups {
+            let mut w = [_mm512_setzero_si512(); P];
+            for (j, w) in w.iter_mut().enumerate() {
+                *w = _mm512_loadu_si512(panels[j].add(g * BLOCK * GROUP) as *const _);
+            }
+            for (t, row) in sums.iter_mut().enumerate() {
+                let a = _mm512_set1_epi32((xp.add(t * k_padded + g * GROUP) as *const i32).read_unaligned());
+                for (sum, w) in row.iter_mut().zip(&w) {
+                    *sum = _mm512_dpbusd_epi32(*sum, a, *w);
                 }
             }
-            for (t, sum) in sums.iter().enumerate().take(tile) {
-                let dst = acc.as_mut_ptr().add(t * width + b * BLOCK);
+        }
+        for (t, row) in sums.iter().enumerate() {
+            for (j, sum) in row.iter().enumerate() {
+                let dst = acc.as_mut_ptr().add(t * at.width + at.acc_column + j * BLOCK);
                 _mm512_storeu_si512(dst as *mut _, _mm512_add_epi32(_mm512_loadu_si512(dst as *const _), *sum));
             }
         }
