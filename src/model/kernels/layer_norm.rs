@@ -1,16 +1,18 @@
 //! LayerNorm (Ba et al. 2016, "Layer Normalization"; HF's `nn.LayerNorm` with biased
 //! variance), optionally fused with the residual add before it: `LN(x + residual)`.
 //!
-//! One pass reads both inputs and writes the normalized sum, and rows go to other
-//! threads only when there are enough of them (candle's op hands every call to the
-//! thread pool, which cost more than the work for the ~20 rows of one short text).
+//! One pass reads both inputs and writes the normalized sum, vectorized (the sums in
+//! 16 lanes); rows go to rayon's pool only when there are many of them (candle's op
+//! hands every call to the thread pool, which cost more than the work for the ~20
+//! rows of one short text), and a short text's rows are split in two over candle's
+//! spinning barrier pool.
 
 use std::sync::Arc;
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::contiguous_f32;
+use super::{contiguous_f32, split_over_pool, SharedOut};
 
 /// Rows × width below which the work stays on the calling thread.
 const PARALLEL_ELEMENTS: usize = 64 * 1024;
@@ -40,6 +42,10 @@ pub fn layer_norm(x: &Tensor, residual: Option<&Tensor>, params: &Arc<Params>) -
 
 struct NormOp(Arc<Params>);
 
+/// Rows × width from which a call splits its rows over candle's barrier pool (one
+/// short text's ~20 rows: a hand-off of microseconds against ~10 µs of work).
+const HANDOFF_ELEMENTS: usize = 4 * 1024;
+
 impl NormOp {
     fn run(&self, rows: usize, width: usize, a: &[f32], b: Option<&[f32]>) -> Result<Vec<f32>> {
         let p = &*self.0;
@@ -47,30 +53,109 @@ impl NormOp {
             candle_core::bail!("layer-norm: width {width}, parameters {}", p.weight.len())
         }
         let mut out = vec![0f32; rows * width];
-        let row = |(i, o): (usize, &mut [f32])| {
+        let row = |i: usize, o: &mut [f32]| {
             let x = &a[i * width..(i + 1) * width];
-            match b {
-                Some(b) => {
-                    for ((o, &x), &r) in o.iter_mut().zip(x).zip(&b[i * width..(i + 1) * width]) {
-                        *o = x + r;
-                    }
-                }
-                None => o.copy_from_slice(x),
-            }
-            let mean = o.iter().sum::<f32>() / width as f32;
-            let var = o.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / width as f32;
-            let inv = 1.0 / (var + p.eps).sqrt();
-            for ((v, w), bias) in o.iter_mut().zip(&p.weight).zip(&p.bias) {
-                *v = (*v - mean) * inv * w + bias;
-            }
+            normalize_row(x, b.map(|b| &b[i * width..(i + 1) * width]), p, o);
         };
         if rows * width >= PARALLEL_ELEMENTS {
-            out.par_chunks_mut(width).enumerate().for_each(row);
+            out.par_chunks_mut(width).enumerate().for_each(|(i, o)| row(i, o));
+        } else if rows > 1 && rows * width >= HANDOFF_ELEMENTS {
+            let dst = SharedOut(out.as_mut_ptr());
+            split_over_pool(rows, |range| {
+                let dst: SharedOut = dst; // the whole wrapper, which is Sync
+                for i in range {
+                    // SAFETY: the parts get disjoint row ranges of `out`, which
+                    // outlives them.
+                    row(i, unsafe { std::slice::from_raw_parts_mut(dst.0.add(i * width), width) });
+                }
+            });
         } else {
-            out.chunks_mut(width).enumerate().for_each(row);
+            out.chunks_mut(width).enumerate().for_each(|(i, o)| row(i, o));
         }
         Ok(out)
     }
+}
+
+/// `o = LN(x + r)` for one row, on the widest vector unit this CPU has.
+fn normalize_row(x: &[f32], r: Option<&[f32]>, p: &Params, o: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked above).
+            return unsafe { normalize_row_avx512(x, r, p, o) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX2 and FMA (checked above).
+            return unsafe { normalize_row_avx2(x, r, p, o) };
+        }
+    }
+    normalize_row_generic(x, r, p, o);
+}
+
+/// [`normalize_row_generic`] compiled for AVX-512.
+///
+/// # Safety
+/// The CPU must have AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn normalize_row_avx512(x: &[f32], r: Option<&[f32]>, p: &Params, o: &mut [f32]) {
+    normalize_row_generic(x, r, p, o);
+}
+
+/// [`normalize_row_generic`] compiled for AVX2 + FMA.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn normalize_row_avx2(x: &[f32], r: Option<&[f32]>, p: &Params, o: &mut [f32]) {
+    normalize_row_generic(x, r, p, o);
+}
+
+/// The row's sum, the mean's, then the squared deviations' (biased variance), each
+/// in 16 independent lanes so it vectorizes; then `(v − mean)/√(var + eps)·γ + β`.
+#[inline(always)]
+fn normalize_row_generic(x: &[f32], r: Option<&[f32]>, p: &Params, o: &mut [f32]) {
+    match r {
+        Some(r) => {
+            for ((o, &x), &r) in o.iter_mut().zip(x).zip(r) {
+                *o = x + r;
+            }
+        }
+        None => o.copy_from_slice(x),
+    }
+    let width = o.len() as f32;
+    let mean = lane_sum(o, |v| v) / width;
+    let var = lane_sum(o, |v| (v - mean) * (v - mean)) / width;
+    let inv = 1.0 / (var + p.eps).sqrt();
+    for ((v, w), bias) in o.iter_mut().zip(&p.weight).zip(&p.bias) {
+        *v = (*v - mean) * inv * w + bias;
+    }
+}
+
+/// `Σ f(v)` over `values` in 16 partial sums (lane `i` takes every 16th value), then
+/// the tail, then the lanes pairwise.
+#[inline(always)]
+fn lane_sum(values: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [0f32; 16];
+    let chunks = values.chunks_exact(16);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (a, &v) in acc.iter_mut().zip(chunk) {
+            *a += f(v);
+        }
+    }
+    for (a, &v) in acc.iter_mut().zip(tail) {
+        *a += f(v);
+    }
+    let mut width = 16;
+    while width > 1 {
+        width /= 2;
+        for i in 0..width {
+            acc[i] += acc[i + width];
+        }
+    }
+    acc[0]
 }
 
 impl CustomOp1 for NormOp {

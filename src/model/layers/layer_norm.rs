@@ -70,25 +70,28 @@ mod tests {
     use candle_core::Device;
     use std::collections::HashMap;
 
+    /// On the calling thread (1 row), split over the barrier pool (23 rows) and over
+    /// rayon (400), at a width of 16-lane chunks and at a ragged one.
     #[test]
     fn fused_add_norm_matches_candle_at_every_size() {
         let device = Device::Cpu;
-        let width = 384;
-        let params: HashMap<String, Tensor> = [
-            ("weight".to_string(), Tensor::randn(1f32, 0.1, width, &device).unwrap()),
-            ("bias".to_string(), Tensor::randn(0f32, 0.1, width, &device).unwrap()),
-        ]
-        .into();
-        let norm = LayerNorm::load(VarBuilder::from_tensors(params, DType::F32, &device), width, 1e-12).unwrap();
-        for rows in [1, 23, 400] {
-            let x = Tensor::randn(0f32, 2.0, (rows, width), &device).unwrap();
-            let r = Tensor::randn(0f32, 2.0, (rows, width), &device).unwrap();
-            let want = norm.candle.forward(&(&x + &r).unwrap()).unwrap();
-            let got = norm.forward_residual(&x, &r).unwrap();
-            let diff = (got - &want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-            assert!(diff < 1e-4, "rows {rows}: {diff}");
-            let plain = (norm.forward(&x).unwrap() - norm.candle.forward(&x).unwrap()).unwrap();
-            assert!(plain.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap() < 1e-4);
+        for width in [384, 100] {
+            let params: HashMap<String, Tensor> = [
+                ("weight".to_string(), Tensor::randn(1f32, 0.1, width, &device).unwrap()),
+                ("bias".to_string(), Tensor::randn(0f32, 0.1, width, &device).unwrap()),
+            ]
+            .into();
+            let norm = LayerNorm::load(VarBuilder::from_tensors(params, DType::F32, &device), width, 1e-12).unwrap();
+            for rows in [1, 23, 700] {
+                let x = Tensor::randn(0f32, 2.0, (rows, width), &device).unwrap();
+                let r = Tensor::randn(0f32, 2.0, (rows, width), &device).unwrap();
+                let want = norm.candle.forward(&(&x + &r).unwrap()).unwrap();
+                let got = norm.forward_residual(&x, &r).unwrap();
+                let diff = (got - &want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+                assert!(diff < 1e-4, "width {width}, rows {rows}: {diff}");
+                let plain = (norm.forward(&x).unwrap() - norm.candle.forward(&x).unwrap()).unwrap();
+                assert!(plain.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap() < 1e-4);
+            }
         }
     }
 }
