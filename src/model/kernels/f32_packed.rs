@@ -23,7 +23,7 @@ use super::{for_block_ranges, gelu::gelu_in_place, SharedOut};
 
 /// The environment variable that overrides [`F32Isa::chosen`].
 const KERNEL_VAR: &str = "SENTISERVE_F32_KERNEL";
-/// Output channels per panel (two AVX2 registers of f32).
+/// Output channels per panel (two AVX2 registers of f32, or one AVX-512 register).
 const BLOCK: usize = 16;
 /// Activation rows per micro-kernel tile, at most (the AVX-512 tile's).
 const ROWS: usize = 12;
@@ -96,6 +96,9 @@ impl F32Isa {
     /// the AVX-512 tile ran them at 400–450 GFLOP/s against gemm's 310–465, and a
     /// 23-token MiniLM forward took 2.16–2.28 ms against gemm's 2.43–2.52.
     ///
+    /// `SENTISERVE_F32_KERNEL` overrides the choice, for comparisons: `f32-gemm`, or a
+    /// path's [`name`](Self::name) that this CPU runs (`f32-packed-avx512`,
+    /// `f32-packed-avx2`); any other value is ignored with a warning.
     pub fn chosen() -> Option<Self> {
         static CHOSEN: OnceLock<Option<F32Isa>> = OnceLock::new();
         *CHOSEN.get_or_init(|| {
