@@ -48,7 +48,10 @@ const TEXTS: [&str; 4] =
     ["I loved this film.", "The food was cold and late.", "An average day, nothing more.", "Best purchase ever!"];
 
 /// Sends `iters` requests through `router`; returns µs per request.
-async fn drive(router: &Router, iters: usize, key: Option<&str>) -> f64 {
+async fn drive<S>(router: &S, iters: usize, key: Option<&str>) -> f64
+where
+    S: tower::Service<Request<Body>, Response = axum::response::Response, Error = std::convert::Infallible> + Clone,
+{
     let started = Instant::now();
     for i in 0..iters {
         let mut request = Request::post("/analyze").header("content-type", "application/json");
@@ -67,7 +70,13 @@ async fn drive(router: &Router, iters: usize, key: Option<&str>) -> f64 {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let (writer, _guard) = sentiserve::log_writer::stderr()?;
-    tracing_subscriber::fmt().with_env_filter("info").with_writer(writer).with_ansi(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter("info")
+        .with_writer(writer)
+        .with_ansi(false)
+        .fmt_fields(sentiserve::log_format::PlainFields)
+        .event_format(sentiserve::log_format::PlainText::default())
+        .init();
     let config = args.serve.config()?;
     let key = config.http.api_key.as_ref().map(|k| k.expose().to_string());
     let app = sentiserve::App::new(config)?;

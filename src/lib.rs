@@ -16,6 +16,8 @@ pub mod defaults;
 pub mod engine;
 pub mod files;
 pub mod http;
+pub mod log_format;
+pub mod log_time;
 pub mod log_writer;
 pub mod model;
 pub mod registry;

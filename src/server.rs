@@ -89,7 +89,7 @@ impl App {
     }
 
     /// The axum router serving this app.
-    pub fn router(&self) -> axum::Router {
+    pub fn router(&self) -> impl crate::http::HttpService {
         router(
             AppState::new(Shared {
                 service: self.service.clone(),

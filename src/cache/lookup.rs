@@ -195,7 +195,7 @@ impl PredictionCache {
         self.count(&model, source.cached());
         if source == Source::Tokens {
             self.counters.token_hits.fetch_add(1, Ordering::Relaxed);
-            self.counters.models.of(&model).token_hits.increment(1);
+            self.counters.models.with(&model, |c| c.token_hits.increment(1));
         }
         Ok((value.prediction, source))
     }

@@ -253,13 +253,12 @@ impl PredictionCache {
     }
 
     pub(crate) fn count(&self, model: &Arc<str>, cached: bool) {
-        let counters = self.counters.models.of(model);
         if cached {
             self.counters.hits.fetch_add(1, Ordering::Relaxed);
-            counters.hits.increment(1);
+            self.counters.models.with(model, |c| c.hits.increment(1));
         } else {
             self.counters.misses.fetch_add(1, Ordering::Relaxed);
-            counters.misses.increment(1);
+            self.counters.models.with(model, |c| c.misses.increment(1));
         }
     }
 

@@ -20,7 +20,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -28,7 +29,10 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use tower::ServiceExt;
+
 use super::head_errors::JsonHeadErrors;
+use super::HttpService;
 use crate::config::ConnectionLimits;
 
 /// Pause after a failed `accept` (e.g. out of descriptors) before trying again.
@@ -49,7 +53,7 @@ pub enum Drain {
 /// for callers.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    app: impl HttpService,
     limits: &ConnectionLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<Drain> {
@@ -97,7 +101,7 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone().into_service::<Incoming>());
+        let service = TowerToHyperService::new(app.clone().map_request(with_axum_body as fn(_) -> _));
         let io = TokioIo::new(JsonHeadErrors::new(stream));
         let connection = graceful.watch(http.serve_connection(io, service));
         tokio::spawn(async move {
@@ -123,4 +127,9 @@ pub async fn serve(
             Ok(Drain::GraceExpired)
         }
     }
+}
+
+/// hyper's request with its body as axum's.
+fn with_axum_body(request: Request<Incoming>) -> Request {
+    request.map(Body::new)
 }

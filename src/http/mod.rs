@@ -25,12 +25,15 @@ pub mod ui;
 pub mod wire;
 pub mod zero_shot;
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::response::Response;
 use axum::{Extension, Router};
+use tower::Service;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::{ConnectionLimits, HttpConfig};
@@ -39,8 +42,24 @@ pub use state::AppState;
 
 pub use request_id::{MAX_REQUEST_ID_BYTES, REQUEST_ID};
 
-/// Builds the router with every route and layer.
-pub fn router(state: AppState, http: &HttpConfig, connections: &ConnectionLimits) -> Router {
+/// What [`router`] returns: the whole HTTP application as one cloneable tower service
+/// over axum's [`Request`] (the listener and in-process tests both drive it).
+pub trait HttpService:
+    Service<Request, Response = Response, Error = Infallible, Future: Send + 'static> + Clone + Send + Sync + 'static
+{
+}
+
+impl<T> HttpService for T where
+    T: Service<Request, Response = Response, Error = Infallible, Future: Send + 'static>
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// Builds the application: every route, and the layers every request passes.
+pub fn router(state: AppState, http: &HttpConfig, connections: &ConnectionLimits) -> impl HttpService {
     let max_body = state.limits.max_body_bytes;
     let keys = Arc::new(auth::Keys::new(
         http.api_key.as_ref().map(crate::config::Secret::expose),
@@ -60,9 +79,10 @@ pub fn router(state: AppState, http: &HttpConfig, connections: &ConnectionLimits
         .fallback(|| async { ApiError::no_route() })
         .with_state(state);
     // The layers every request passes, outermost first, around the routed router as
-    // one service: a layer added with `Router::layer` wraps every route, and axum
-    // clones a route's whole stack on each request.
-    let stack = tower::ServiceBuilder::new()
+    // one service, served as it is: a layer added with `Router::layer` wraps every
+    // route, and axum clones a route's whole stack on each request; an outer router
+    // around the stack (`fallback_service`) boxed and cloned it on each request too.
+    tower::ServiceBuilder::new()
         .option_layer(cors(&http.cors_origins))
         .layer(edge::EdgeLayer {
             max_header_bytes: connections.max_header_bytes,
@@ -70,8 +90,7 @@ pub fn router(state: AppState, http: &HttpConfig, connections: &ConnectionLimits
         })
         .layer(Extension(document))
         .layer(DefaultBodyLimit::max(max_body))
-        .service(routed);
-    Router::new().fallback_service(stack)
+        .service(routed)
 }
 
 /// CORS for the configured origins (`*` for any); `None` when none is configured.

@@ -129,8 +129,13 @@ impl Slot {
         }
     }
 
+    /// Marks the model used now. The store is skipped within the same millisecond:
+    /// every core shares this cache line, and a write per request makes it bounce.
     fn touch(&self) {
-        self.last_used_ms.store(crate::cache::codec::now_ms(), Ordering::Relaxed);
+        let now = crate::cache::codec::now_ms();
+        if self.last_used_ms.load(Ordering::Relaxed) != now {
+            self.last_used_ms.store(now, Ordering::Relaxed);
+        }
     }
 }
 

@@ -173,17 +173,7 @@ impl super::Service {
             check_lengths(name, &loaded.engine, inputs).await?;
         }
 
-        let mut unique: Vec<&TextInput> = Vec::new();
-        let mut index_of: HashMap<&TextInput, usize> = HashMap::new();
-        let positions: Vec<usize> = inputs
-            .iter()
-            .map(|input| {
-                *index_of.entry(input).or_insert_with(|| {
-                    unique.push(input);
-                    unique.len() - 1
-                })
-            })
-            .collect();
+        let (unique, positions) = distinct(inputs);
 
         let capacity = loaded.batcher.capacity();
         if unique.len() > capacity {
@@ -261,4 +251,24 @@ impl super::Service {
             .collect();
         Analysis { model: name.to_string(), results }
     }
+}
+
+/// The distinct inputs in first-seen order, and each input's index among them. One
+/// input (the usual request) skips hashing its text.
+fn distinct(inputs: &[TextInput]) -> (Vec<&TextInput>, Vec<usize>) {
+    if let [input] = inputs {
+        return (vec![input], vec![0]);
+    }
+    let mut unique: Vec<&TextInput> = Vec::new();
+    let mut index_of: HashMap<&TextInput, usize> = HashMap::new();
+    let positions = inputs
+        .iter()
+        .map(|input| {
+            *index_of.entry(input).or_insert_with(|| {
+                unique.push(input);
+                unique.len() - 1
+            })
+        })
+        .collect();
+    (unique, positions)
 }

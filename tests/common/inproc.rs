@@ -23,7 +23,7 @@ pub fn config(names: &[&str]) -> ServerConfig {
 /// An app and what its fakes did.
 pub struct InProc {
     pub app: App,
-    router: axum::Router,
+    router: tower::util::BoxCloneSyncService<Request<Body>, axum::response::Response, std::convert::Infallible>,
     pub loader: Arc<FakeLoader>,
 }
 
@@ -50,7 +50,7 @@ impl InProc {
     /// An app over `config` with the models `loader` holds.
     pub fn with_loader(config: ServerConfig, loader: Arc<FakeLoader>) -> Self {
         let app = App::with_loader(config, Arc::clone(&loader) as Arc<dyn sentiserve::engine::Loader>).unwrap();
-        Self { router: app.router(), app, loader }
+        Self { router: tower::util::BoxCloneSyncService::new(app.router()), app, loader }
     }
 
     /// An app over `config` with the models `loader` holds and `tiers` below memory.
@@ -60,7 +60,7 @@ impl InProc {
         tiers: Vec<Box<dyn sentiserve::cache::Tier>>,
     ) -> Self {
         let app = App::with_tiers(config, Arc::clone(&loader) as Arc<dyn sentiserve::engine::Loader>, tiers).unwrap();
-        Self { router: app.router(), app, loader }
+        Self { router: tower::util::BoxCloneSyncService::new(app.router()), app, loader }
     }
 
     pub fn activity(&self) -> &Activity {
