@@ -6,6 +6,8 @@ use candle_core::Device;
 use sentiserve::model::{Encoded, Model, ModelFiles};
 
 fn main() {
+    // As the server does.
+    sentiserve::allocator::keep_large_buffers();
     let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().unwrap()).collect();
     let (batch, iterations) = (args.first().copied().unwrap_or(8), args.get(1).copied().unwrap_or(20));
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));

@@ -9,6 +9,7 @@
 #![warn(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
+pub mod allocator;
 pub mod batch;
 pub mod cache;
 pub mod config;

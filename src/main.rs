@@ -124,6 +124,8 @@ where
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before any thread or buffer exists (see the module's doc).
+    sentiserve::allocator::keep_large_buffers();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

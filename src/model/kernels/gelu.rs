@@ -47,13 +47,48 @@ impl CustomOp1 for GeluErf {
 }
 
 /// GELU of each value, in place: the epilogue of a product that wrote `values` a
-/// moment ago (they are still in L1), in pieces of at most 16.
+/// moment ago (they are still in L1), as one vectorized loop (it went through
+/// [`gelu_slice`] 16 values at a time, copied, and cost ~10% of a batched int8
+/// MiniLM forward, a third of the int8 products' time).
 pub(crate) fn gelu_in_place(values: &mut [f32]) {
-    let mut copy = [0f32; 16];
-    for piece in values.chunks_mut(16) {
-        let input = &mut copy[..piece.len()];
-        input.copy_from_slice(piece);
-        gelu_slice(input, piece);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked above).
+            return unsafe { gelu_in_place_avx512(values) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports AVX2 and FMA (checked above).
+            return unsafe { gelu_in_place_avx2(values) };
+        }
+    }
+    gelu_in_place_generic(values);
+}
+
+/// [`gelu_in_place_generic`] compiled for AVX-512.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn gelu_in_place_avx512(values: &mut [f32]) {
+    gelu_in_place_generic(values);
+}
+
+/// [`gelu_in_place_generic`] compiled for AVX2 + FMA.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gelu_in_place_avx2(values: &mut [f32]) {
+    gelu_in_place_generic(values);
+}
+
+#[inline(always)]
+fn gelu_in_place_generic(values: &mut [f32]) {
+    for v in values {
+        *v = gelu(*v);
     }
 }
 
@@ -124,10 +159,16 @@ pub(crate) fn exp_nonpositive(y: f32) -> f32 {
     const LN2_LO: f32 = 1.428_606_8e-6;
     const ROUND: f32 = 12_582_912.0; // 1.5 · 2^23
     let y = y.max(-87.0);
-    let n = (y * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let shifted = y * std::f32::consts::LOG2_E + ROUND;
+    let n = shifted - ROUND;
     let r = y - n * LN2_HI - n * LN2_LO;
     let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    let scale = f32::from_bits(((n as i32 + 127) << 23) as u32);
+    // `shifted` lies in [2²³, 2²⁴), where the float's step is 1: its mantissa holds
+    // `n` above ROUND's, so its bits give `n` as an integer by subtraction. (`n as i32`,
+    // a saturating cast, compiled to one scalar convert and two compares per lane and
+    // made GELU a third of the int8 products' time.)
+    let n_int = (shifted.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
+    let scale = f32::from_bits(((n_int + 127) << 23) as u32);
     p * scale
 }
 
@@ -167,6 +208,59 @@ mod tests {
             let y = -(i as f32) / 10.0;
             let (got, want) = (exp_nonpositive(y) as f64, (y as f64).exp());
             assert!((got - want).abs() <= 3e-7 * want + 1e-38, "exp({y}) = {got}, want {want}");
+        }
+    }
+
+    #[test]
+    fn exp_takes_its_exponent_from_the_bits_as_the_cast_would() {
+        const ROUND: f32 = 12_582_912.0;
+        for i in 0..=200_000 {
+            let y = -(i as f32) / 2_000.0 - if i % 2 == 0 { 0.0 } else { 1e-4 };
+            let n = (y.max(-87.0) * std::f32::consts::LOG2_E + ROUND) - ROUND;
+            let scale = f32::from_bits(((n as i32 + 127) << 23) as u32);
+            let shifted = y.max(-87.0) * std::f32::consts::LOG2_E + ROUND;
+            let n_int = (shifted.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
+            assert_eq!(n_int, n as i32, "y = {y}");
+            assert!(scale.is_normal() && exp_nonpositive(y).is_finite(), "y = {y}");
+        }
+        assert_eq!(exp_nonpositive(f32::NAN), exp_nonpositive(-87.0), "NaN clamps as -87");
+        assert_eq!(exp_nonpositive(f32::NEG_INFINITY), exp_nonpositive(-87.0));
+    }
+
+    #[test]
+    fn in_place_equals_the_element_function_on_every_path() {
+        // A ragged length (a vector remainder) over [-16, 16].
+        let xs: Vec<f32> = (0..1001).map(|i| (i as f32 - 500.0) / 31.25).collect();
+        let want: Vec<f32> = xs.iter().map(|&x| gelu(x)).collect();
+        let mut paths: Vec<(&str, fn(&mut [f32]))> =
+            vec![("portable", gelu_in_place_generic), ("chosen", gelu_in_place)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            fn avx512(v: &mut [f32]) {
+                // SAFETY: only pushed when the CPU has AVX-512F.
+                unsafe { gelu_in_place_avx512(v) }
+            }
+            fn avx2(v: &mut [f32]) {
+                // SAFETY: only pushed when the CPU has AVX2 and FMA.
+                unsafe { gelu_in_place_avx2(v) }
+            }
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                paths.push(("avx512", avx512));
+            } else {
+                println!("NOT RUN: kernel path gelu-avx512 (this CPU lacks AVX-512F)");
+            }
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                paths.push(("avx2", avx2));
+            } else {
+                println!("NOT RUN: kernel path gelu-avx2 (this CPU lacks AVX2/FMA)");
+            }
+        }
+        for (name, path) in paths {
+            let mut got = xs.clone();
+            path(&mut got);
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert_eq!(g.to_bits(), w.to_bits(), "{name}: gelu({}) = {g}, want {w}", xs[i]);
+            }
         }
     }
 
