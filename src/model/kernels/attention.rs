@@ -19,7 +19,6 @@
 use std::sync::Arc;
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
-use rayon::prelude::*;
 
 use super::contiguous_f32;
 use super::gelu::exp_nonpositive;
@@ -30,14 +29,14 @@ mod avx512;
 /// `(first row, length)` of each sequence in the packed matrix.
 pub type Segments = Arc<[(usize, usize)]>;
 
-/// Multiply-adds (Σ len² · hidden) from which attention's tasks go to rayon's pool,
-/// which balances sequences of unequal length by stealing.
-const PARALLEL_WORK: usize = 1 << 20;
-/// Multiply-adds from which smaller attention splits its tasks in two halves over
-/// candle's barrier pool (a spinning worker: a hand-off of microseconds); below it a
-/// text's attention is cheaper than any hand-off. A 23-token MiniLM text (203k) is
-/// split: its attention was ~15% of a batch-1 forward on the calling thread alone
-/// while the worker spun (Zen 5, `examples/profile_forward` under perf).
+/// Multiply-adds (Σ len² · hidden) from which attention splits its tasks over candle's
+/// barrier pool (a spinning worker: a hand-off of microseconds), in parts of equal
+/// work (texts of unequal length); below it a text's attention is cheaper than any
+/// hand-off. A 23-token MiniLM text (203k) is split: its attention was ~15% of a
+/// batch-1 forward on the calling thread alone while the worker spun. Batches went to
+/// rayon's pool instead, whose threads then shared the cores with the spinning worker
+/// while the calling thread waited: a batch of 32 ran its attention on one core
+/// (Zen 5, `examples/profile_forward` under perf).
 const HANDOFF_WORK: usize = 1 << 16;
 
 /// Context of every query (`first_only = false`: `[total_tokens, hidden]`) or of each
@@ -160,12 +159,11 @@ impl CustomOp1 for PackedAttention {
         };
         // Parallel only when the work (Σ len² · hidden multiply-adds) outweighs a
         // thread hand-off; tiny texts stay on the calling thread.
-        let work: usize =
-            self.segments.iter().map(|&(_, len)| len * if self.first_only { 1 } else { len }).sum::<usize>() * hidden;
-        if tasks > 1 && work >= PARALLEL_WORK {
-            (0..tasks).into_par_iter().for_each(run);
-        } else if tasks > 1 && work >= HANDOFF_WORK {
-            super::split_over_pool(tasks, |range| range.for_each(run));
+        let cost = |len: usize| len * if self.first_only { 1 } else { len };
+        let work: usize = self.segments.iter().map(|&(_, len)| cost(len)).sum::<usize>() * hidden;
+        if tasks > 1 && work >= HANDOFF_WORK {
+            let costs: Vec<usize> = (0..tasks).map(|task| cost(self.segments[task / self.heads].1)).collect();
+            super::split_by_cost_over_pool(&costs, |range| range.for_each(run));
         } else {
             (0..tasks).for_each(run);
         }

@@ -247,12 +247,12 @@ mod tests {
             if std::arch::is_x86_feature_detected!("avx512f") {
                 paths.push(("avx512", avx512));
             } else {
-                println!("NOT RUN: kernel path gelu-avx512 (this CPU lacks AVX-512F)");
+                crate::model::kernels::test_support::report_not_run("gelu-avx512", "this CPU lacks AVX-512F");
             }
             if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
                 paths.push(("avx2", avx2));
             } else {
-                println!("NOT RUN: kernel path gelu-avx2 (this CPU lacks AVX2/FMA)");
+                crate::model::kernels::test_support::report_not_run("gelu-avx2", "this CPU lacks AVX2/FMA");
             }
         }
         for (name, path) in paths {

@@ -2,20 +2,16 @@
 //! variance), optionally fused with the residual add before it: `LN(x + residual)`.
 //!
 //! One pass reads both inputs and writes the normalized sum, vectorized (the sums in
-//! 16 lanes); rows go to rayon's pool only when there are many of them (candle's op
-//! hands every call to the thread pool, which cost more than the work for the ~20
-//! rows of one short text), and a short text's rows are split in two over candle's
-//! spinning barrier pool.
+//! 16 lanes). From a short text's ~20 rows up, rows are split over candle's spinning
+//! barrier pool (candle's op hands every call to rayon's pool, which cost more than
+//! the work for one short text, and whose threads shared the cores with the spinning
+//! worker on larger batches).
 
 use std::sync::Arc;
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
-use rayon::prelude::*;
 
 use super::{contiguous_f32, split_over_pool, SharedOut};
-
-/// Rows × width below which the work stays on the calling thread.
-const PARALLEL_ELEMENTS: usize = 64 * 1024;
 
 /// The parameters of one LayerNorm, as plain vectors for the kernel.
 #[derive(Debug)]
@@ -57,9 +53,7 @@ impl NormOp {
             let x = &a[i * width..(i + 1) * width];
             normalize_row(x, b.map(|b| &b[i * width..(i + 1) * width]), p, o);
         };
-        if rows * width >= PARALLEL_ELEMENTS {
-            out.par_chunks_mut(width).enumerate().for_each(|(i, o)| row(i, o));
-        } else if rows > 1 && rows * width >= HANDOFF_ELEMENTS {
+        if rows > 1 && rows * width >= HANDOFF_ELEMENTS {
             let dst = SharedOut(out.as_mut_ptr());
             split_over_pool(rows, |range| {
                 let dst: SharedOut = dst; // the whole wrapper, which is Sync

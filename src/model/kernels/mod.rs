@@ -97,6 +97,47 @@ pub(crate) fn for_block_ranges(blocks: usize, work: usize, part: impl Fn(std::op
     }
 }
 
+/// Calls `part` with disjoint contiguous ranges covering `0..costs.len()` tasks, one per
+/// thread of candle's barrier pool and the calling thread, each with about an equal
+/// share of the summed `costs` (tasks of unequal size, such as attention over texts
+/// of unequal length). Once with the whole range when there is one task or no worker.
+pub(crate) fn split_by_cost_over_pool(costs: &[usize], part: impl Fn(std::ops::Range<usize>) + Sync) {
+    let pool = candle_core::utils::barrier_pool();
+    let parts = (pool.n_workers() + 1).min(costs.len());
+    if parts <= 1 {
+        return part(0..costs.len());
+    }
+    let bounds = cost_bounds(costs, parts);
+    pool.execute(|index| {
+        if index < parts && bounds[index] < bounds[index + 1] {
+            part(bounds[index]..bounds[index + 1]);
+        }
+    });
+}
+
+/// `parts + 1` task boundaries (from 0 to `costs.len()`): part `i` starts at the first
+/// task whose middle lies past `i / parts` of the summed `costs` (so a boundary falls
+/// on whichever side of a large task balances better). Zero costs count as equal.
+fn cost_bounds(costs: &[usize], parts: usize) -> Vec<usize> {
+    let unit = costs.iter().all(|&c| c == 0);
+    let cost = |c: usize| if unit { 1 } else { c };
+    let total: usize = costs.iter().map(|&c| cost(c)).sum();
+    let mut bounds = Vec::with_capacity(parts + 1);
+    bounds.push(0);
+    let mut before = 0;
+    for (i, &c) in costs.iter().enumerate() {
+        let c = cost(c);
+        // Twice the task's middle against twice the next part's start.
+        while bounds.len() < parts && (2 * before + c) * parts > 2 * bounds.len() * total {
+            bounds.push(i);
+        }
+        before += c;
+    }
+    bounds.resize(parts, costs.len());
+    bounds.push(costs.len());
+    bounds
+}
+
 /// Calls `part` with disjoint contiguous ranges covering `0..tasks`, one per thread of
 /// candle's barrier pool and the calling thread (once with the whole range when there
 /// is one task or no worker).
@@ -114,5 +155,38 @@ pub(crate) fn split_over_pool(tasks: usize, part: impl Fn(std::ops::Range<usize>
         });
     } else {
         part(0..tasks);
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[test]
+    fn cost_bounds_balance_unequal_tasks() {
+        // The boundary falls on the side of a task that balances better.
+        assert_eq!(cost_bounds(&[1, 1, 1, 1], 2), vec![0, 2, 4]);
+        assert_eq!(cost_bounds(&[9, 1, 1, 1], 2), vec![0, 1, 4]);
+        assert_eq!(cost_bounds(&[1, 1, 1, 9], 2), vec![0, 3, 4]);
+        assert_eq!(cost_bounds(&[4, 4, 4], 3), vec![0, 1, 2, 3]);
+        assert_eq!(cost_bounds(&[5, 5, 5, 5, 5, 5, 100, 5], 2), vec![0, 6, 8]);
+        // Zero costs count as equal; more parts than tasks leave some empty.
+        assert_eq!(cost_bounds(&[0, 0, 0, 0], 2), vec![0, 2, 4]);
+        assert_eq!(cost_bounds(&[10, 1], 3), vec![0, 0, 1, 2]);
+        assert_eq!(cost_bounds(&[3], 4), vec![0, 0, 1, 1, 1]);
+    }
+
+    #[test]
+    fn every_task_runs_once_over_the_pool() {
+        let costs: Vec<usize> = (0..37).map(|i| (i * 7) % 11 + 1).collect();
+        let seen = Mutex::new(vec![0u32; costs.len()]);
+        split_by_cost_over_pool(&costs, |range| {
+            for i in range {
+                seen.lock().unwrap()[i] += 1;
+            }
+        });
+        assert!(seen.into_inner().unwrap().iter().all(|&n| n == 1));
     }
 }

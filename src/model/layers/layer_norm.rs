@@ -70,8 +70,8 @@ mod tests {
     use candle_core::Device;
     use std::collections::HashMap;
 
-    /// On the calling thread (1 row), split over the barrier pool (23 rows) and over
-    /// rayon (400), at a width of 16-lane chunks and at a ragged one.
+    /// On the calling thread (1 row) and split over the barrier pool (23 and 400
+    /// rows), at a width of 16-lane chunks and at a ragged one.
     #[test]
     fn fused_add_norm_matches_candle_at_every_size() {
         let device = Device::Cpu;

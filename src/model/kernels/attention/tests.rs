@@ -28,8 +28,8 @@ fn reference(qkv: &Tensor, segments: &[(usize, usize)], heads: usize) -> Tensor 
     Tensor::cat(&parts, 0).unwrap()
 }
 
-/// On the calling thread (19k multiply-adds), split over the barrier pool (197k)
-/// and over rayon (1.3M): the same answers as the padded form, with heads of 12
+/// On the calling thread (19k multiply-adds) and split over the barrier pool in parts
+/// of equal work (197k, 1.3M): the same answers as the padded form, with heads of 12
 /// and 16 lanes, and of 32 and 64 (in AVX-512 registers where the CPU has them).
 #[test]
 fn matches_padded_attention_for_all_queries_and_first_only() {
