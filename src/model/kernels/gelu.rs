@@ -232,8 +232,8 @@ mod tests {
         // A ragged length (a vector remainder) over [-16, 16].
         let xs: Vec<f32> = (0..1001).map(|i| (i as f32 - 500.0) / 31.25).collect();
         let want: Vec<f32> = xs.iter().map(|&x| gelu(x)).collect();
-        let mut paths: Vec<(&str, fn(&mut [f32]))> =
-            vec![("portable", gelu_in_place_generic), ("chosen", gelu_in_place)];
+        type Path = (&'static str, fn(&mut [f32]));
+        let mut paths: Vec<Path> = vec![("portable", gelu_in_place_generic), ("chosen", gelu_in_place)];
         #[cfg(target_arch = "x86_64")]
         {
             fn avx512(v: &mut [f32]) {
