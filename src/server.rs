@@ -88,7 +88,8 @@ impl App {
         self.service.spawn_preload()
     }
 
-    /// The axum router serving this app.
+    /// The HTTP application serving this app: every route and layer, as one tower
+    /// service ([`crate::http::router`]).
     pub fn router(&self) -> impl crate::http::HttpService {
         router(
             AppState::new(Shared {
