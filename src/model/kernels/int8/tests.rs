@@ -19,8 +19,9 @@ fn gelu_epilogue_equals_product_then_gelu() {
 }
 
 /// Every available path gives bit-identical outputs to the portable reference, for
-/// shapes with ragged `k` (not a multiple of 4), ragged `n` (not of 16) and ragged
-/// row tiles; and the result is close to the f32 product.
+/// shapes with ragged `k` (not a multiple of 4), ragged `n` (not of 16), ragged row
+/// tiles and ragged row and block chunks (50 rows, 10 blocks); and the result is close
+/// to the f32 product.
 #[test]
 fn vector_paths_equal_the_scalar_reference() {
     for isa in [Int8Isa::Avx2, Int8Isa::Avx512Vnni] {
@@ -28,7 +29,7 @@ fn vector_paths_equal_the_scalar_reference() {
             report_not_run(&format!("int8 {isa:?}"), "this CPU lacks it");
         }
     }
-    for (m, k, n) in [(1, 4, 16), (7, 37, 23), (13, 384, 1152), (64, 96, 40), (3, 1536, 5)] {
+    for (m, k, n) in [(1, 4, 16), (7, 37, 23), (13, 384, 1152), (64, 96, 40), (3, 1536, 5), (50, 64, 147)] {
         let x = random(m * k, (m * k) as u64);
         let w = random(k * n, (k + n) as u64);
         let b = random(n, n as u64);
