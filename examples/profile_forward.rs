@@ -1,6 +1,7 @@
 //! Runs MiniLM forward passes in a loop so a profiler can attribute the time:
 //! `cargo run --release --example profile_forward -- BATCH ITERATIONS` (`MODEL_DIR`
-//! for another model, `DTYPE=bf16|int8` for another precision).
+//! for another model, `DTYPE=bf16|int8` for another precision; `EACH=1` runs each of the
+//! first BATCH texts alone and prints the p50, as single requests see it).
 
 use candle_core::Device;
 use sentiserve::model::{Encoded, Model, ModelFiles};
@@ -40,6 +41,25 @@ fn main() {
         }
         let wall = started.elapsed().as_secs_f64();
         println!("sorted, batch {batch}: {:.1} texts/s over {} texts", all.len() as f64 / wall, all.len());
+        return;
+    }
+    if std::env::var("EACH").is_ok() {
+        // Each of the first BATCH texts alone, as single requests run: the p50 over them.
+        // GAP_US: idle time between texts, as the gaps between single requests.
+        let gap = std::time::Duration::from_micros(std::env::var("GAP_US").map_or(0, |g| g.parse().unwrap()));
+        let mut times = Vec::new();
+        for _ in 0..iterations.max(1) {
+            for e in &encoded {
+                std::thread::sleep(gap);
+                let started = std::time::Instant::now();
+                model.logits(&[e]).unwrap();
+                times.push(started.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        let mean = times.iter().sum::<f64>() / times.len() as f64;
+        times.sort_by(f64::total_cmp);
+        let (p50, p90) = (times[times.len() / 2], times[times.len() * 9 / 10]);
+        println!("each of {batch} texts alone: p50 {p50:.3} ms, p90 {p90:.3} ms, mean {mean:.3} ms");
         return;
     }
     let refs: Vec<&Encoded> = encoded.iter().collect();
