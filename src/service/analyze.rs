@@ -68,6 +68,7 @@ async fn lookup(
     input: TextInput,
     options: AnalyzeOptions,
     cancel: Cancel,
+    inline: bool,
 ) -> Result<(crate::model::Prediction, bool), Arc<BatchError>> {
     loop {
         let key = CacheKey {
@@ -81,7 +82,7 @@ async fn lookup(
             move |encoded| async move { loaded.batcher.classify_encoded(encoded, cancel, options.deadline).await }
         };
         let own_deadline_passed = || options.deadline.is_some_and(|d| d <= Instant::now());
-        let tokenized = tokenize(&tokenizers, &loaded.engine, &input, options.truncation);
+        let tokenized = tokenize(&tokenizers, &loaded.engine, &input, options.truncation, inline);
         match cache.lookup(key, options.cache, tokenized, compute).await {
             Err(e) if matches!(*e, BatchError::Cancelled) && !cancel.is_cancelled() => continue,
             Err(e) if matches!(*e, BatchError::DeadlineExceeded) && !own_deadline_passed() => continue,
@@ -90,13 +91,14 @@ async fn lookup(
     }
 }
 
-/// Inputs up to this many bytes (UTF-8, pair included) are tokenized on the async
-/// worker itself: tens of microseconds, less than the two thread hand-offs of the
-/// blocking pool cost a single request. Longer ones go to the blocking pool.
+/// A request whose distinct inputs hold at most this many bytes together (UTF-8, pairs
+/// included) has them tokenized on the async worker itself: tens of microseconds, less
+/// than the two thread hand-offs of the blocking pool cost a single request's miss.
+/// Larger requests tokenize on the blocking pool, in parallel and off the workers.
 const INLINE_TOKENIZE_BYTES: usize = 2048;
 
-/// Tokenizes `input` for the cache's second level: short ones in place, longer ones
-/// on the blocking pool, at most as many at once as `tokenizers` has permits.
+/// Tokenizes `input` for the cache's second level: in place when `inline`, else on the
+/// blocking pool, at most as many at once as `tokenizers` has permits.
 ///
 /// Errors: [`BatchError::Inference`] with the tokenizer's error.
 async fn tokenize(
@@ -104,8 +106,9 @@ async fn tokenize(
     engine: &Arc<dyn Engine>,
     input: &TextInput,
     side: TruncationSide,
+    inline: bool,
 ) -> Result<Tokenized<Encoded>, BatchError> {
-    let encoded = if input.len_bytes() <= INLINE_TOKENIZE_BYTES {
+    let encoded = if inline {
         engine.tokenize(input, side)
     } else {
         let (engine, input) = (Arc::clone(engine), input.clone());
@@ -210,11 +213,13 @@ impl super::Service {
         // request's texts that have not started are dropped (the guard cancels them).
         let cancel = Cancel::default();
         let _guard = CancelOnDrop(cancel.clone());
+        let inline = unique.iter().map(|input| input.len_bytes()).sum::<usize>() <= INLINE_TOKENIZE_BYTES;
         let lookups: Vec<_> = unique
             .iter()
             .map(|input| {
                 let tokenizers = Arc::clone(&self.tokenizers);
-                lookup(self.cache.clone(), tokenizers, Arc::clone(&loaded), (*input).clone(), *options, cancel.clone())
+                let input = (*input).clone();
+                lookup(self.cache.clone(), tokenizers, Arc::clone(&loaded), input, *options, cancel.clone(), inline)
             })
             .collect();
         let outcomes = tokio::spawn(try_join_all(lookups))
