@@ -18,8 +18,8 @@
 //! connections against the bare endpoint, and the variant stream with token keys
 //! against exact-text keys.
 //!
-//! MiniLM and distilbert-base run in each dtype (`--dtype f32|bf16|int8`; `BENCH_DTYPES`
-//! picks a subset), the others in f32. When the Python environment also has
+//! Every model runs in each dtype (`--dtype f32|bf16|int8`; `BENCH_DTYPES` picks a
+//! subset). When the Python environment also has
 //! onnxruntime, `../shared/bench/onnxruntime_baseline.py` (f32 and int8) runs beside
 //! PyTorch on MiniLM and distilbert-base. The run ends with one table: system × dtype ×
 //! batch → sentences/s, p50, achieved GOP/s and its share of the machine's peak
@@ -483,11 +483,7 @@ async fn main() {
         };
         let (total_flops, single_flops) = (ops(&miss), ops(&imdb[..512]));
         drop(probe);
-        let model_dtypes: Vec<&str> = if name.starts_with("minilm") || name.starts_with("distilbert") {
-            dtypes.iter().map(String::as_str).collect()
-        } else {
-            vec!["f32"]
-        };
+        let model_dtypes: Vec<&str> = dtypes.iter().map(String::as_str).collect();
 
         let mut runs = Vec::new();
         for dtype in &model_dtypes {
