@@ -4,8 +4,10 @@
 //! `axum::serve` has none of these: a client that sends half a request head, or a
 //! body shorter than its `Content-Length`, holds its connection (and a descriptor)
 //! forever, and a graceful shutdown waits for it forever. Here:
-//! - hyper closes a connection whose request head has not arrived within
-//!   [`ConnectionLimits::header_read_timeout`] (idle keep-alive connections included);
+//! - a connection whose request head has not arrived within
+//!   [`ConnectionLimits::header_read_timeout`] of it becoming idle is closed (idle
+//!   keep-alive connections included; `super::head_deadline`, one sleeping check per
+//!   connection instead of hyper's timer per request);
 //! - a whole body must arrive within [`ConnectionLimits::body_read_timeout`] of its
 //!   first read, and a declared `Content-Length` over the body limit is answered 413
 //!   without reading it (`super::body`, a layer in `super::router`; 408 on timeout);
@@ -23,7 +25,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::Request;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
@@ -31,6 +33,7 @@ use tokio::sync::Semaphore;
 
 use tower::ServiceExt;
 
+use super::head_deadline::{self, Activity, Tracked};
 use super::head_errors::JsonHeadErrors;
 use super::HttpService;
 use crate::config::ConnectionLimits;
@@ -60,10 +63,8 @@ pub async fn serve(
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(limits.max_header_bytes.max(8192) * 2)
-        .keep_alive(true);
+    // No timer: the head deadline is `head_deadline`'s.
+    http.header_read_timeout(None).max_buf_size(limits.max_header_bytes.max(8192) * 2).keep_alive(true);
     let at_limit = AtomicBool::new(false);
     tokio::pin!(shutdown);
 
@@ -101,13 +102,22 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        let activity = Activity::new();
         let service = TowerToHyperService::new(app.clone().map_request(with_axum_body as fn(_) -> _));
+        let service = Tracked::new(service, Arc::clone(&activity));
         let io = TokioIo::new(JsonHeadErrors::new(stream));
         let connection = graceful.watch(http.serve_connection(io, service));
+        let head_timeout = limits.header_read_timeout;
         tokio::spawn(async move {
-            // Errors here are the client's (reset, header timeout, malformed request).
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection closed with an error");
+            tokio::select! {
+                // Errors here are the client's (reset, malformed request).
+                closed = connection => if let Err(e) = closed {
+                    tracing::debug!(error = %e, "connection closed with an error");
+                },
+                // Dropping the connection closes it.
+                () = head_deadline::watch(&activity, head_timeout) => {
+                    tracing::debug!(timeout_ms = head_timeout.as_millis() as u64, "no request head in time; connection closed");
+                }
             }
             drop(permit);
         });

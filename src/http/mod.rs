@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod guard;
 pub mod handlers;
+pub mod head_deadline;
 pub mod head_errors;
 pub mod hf_inference;
 pub mod listener;
