@@ -153,13 +153,16 @@ pub fn linear_on(
     assert_eq!(bias.len(), n, "bias is [n]");
     assert!(!native_path || native(), "AVX-512 BF16 is not available on this CPU");
     let rows = round_rows(x, m, k, weight.k_padded);
-    let mut out = vec![0f32; m * n];
+    let mut out = Vec::with_capacity(m * n);
     let dst = SharedOut(out.as_mut_ptr());
     for_block_ranges(weight.n_blocks(), m * n * k, |blocks| {
         // SAFETY: the ranges are disjoint channel blocks, hence disjoint columns of
         // `out`, which outlives every part.
         unsafe { product(native_path, &rows, m, weight, bias, blocks, dst, epilogue) };
     });
+    // SAFETY: the parts cover every channel block, and each wrote every row of its
+    // columns, so all m·n values are initialized.
+    unsafe { out.set_len(m * n) };
     out
 }
 
@@ -169,7 +172,8 @@ pub fn linear_on(
 /// from memory once per row chunk).
 ///
 /// # Safety
-/// `out` points to `m · n` floats; no one else writes the columns of `blocks`; `native`
+/// `out` points to `m · n` floats (initialized or not: each cell of the columns of
+/// `blocks` is written before it is read); no one else writes those columns; `native`
 /// only if the CPU has AVX-512 BF16.
 #[allow(clippy::too_many_arguments)]
 unsafe fn product(

@@ -278,13 +278,16 @@ pub fn linear_on(
     assert_eq!(bias.len(), n, "bias is [n]");
     assert!(isa.available(), "{isa:?} is not available on this CPU");
     let rows = quantize_rows(x, m, k);
-    let mut out = vec![0f32; m * n];
+    let mut out = Vec::with_capacity(m * n);
     let dst = SharedOut(out.as_mut_ptr());
     for_block_ranges(weight.n_blocks(), m * n * k, |blocks| {
         // SAFETY: the ranges are disjoint channel blocks, hence disjoint columns of
         // `out`, which outlives every part.
         unsafe { product(isa, &rows, m, weight, bias, blocks, dst, epilogue) };
     });
+    // SAFETY: the parts cover every channel block, and each wrote every row of its
+    // columns, so all m·n values are initialized.
+    unsafe { out.set_len(m * n) };
     out
 }
 
@@ -294,7 +297,8 @@ pub fn linear_on(
 /// memory once per row chunk).
 ///
 /// # Safety
-/// `out` points to `m · n` floats; no one else writes the columns of `blocks` meanwhile.
+/// `out` points to `m · n` floats (initialized or not: each cell of the columns of
+/// `blocks` is written before it is read); no one else writes those columns meanwhile.
 #[allow(clippy::too_many_arguments)]
 unsafe fn product(
     isa: Int8Isa,
