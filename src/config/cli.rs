@@ -188,7 +188,8 @@ pub struct ServeArgs {
     #[arg(long, env = "SENTISERVE_ADMIN_KEY_FILE", conflicts_with = "admin_key")]
     pub admin_key_file: Option<PathBuf>,
     /// Most time a client may take to send a request's headers (an idle keep-alive
-    /// connection is closed after it too), ms.
+    /// connection is closed after it too, and so is one whose client reads nothing of
+    /// an answer for as long), ms.
     #[arg(long, env = "SENTISERVE_HEADER_READ_TIMEOUT_MS", default_value_t = defaults::HEADER_READ_TIMEOUT_MS)]
     pub header_read_timeout_ms: u64,
     /// Most time a client may take to send a request's whole body, ms, counted from

@@ -30,7 +30,8 @@ impl Default for Limits {
 /// How client connections are accepted, read and drained.
 #[derive(Debug, Clone)]
 pub struct ConnectionLimits {
-    /// Most time to receive a request's headers (idle keep-alive connections included).
+    /// Most time to receive a request's headers (idle keep-alive connections included,
+    /// and clients that read nothing of an answer for as long).
     pub header_read_timeout: Duration,
     /// Most time to receive a request's whole body, from its first read.
     pub body_read_timeout: Duration,

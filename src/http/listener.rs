@@ -6,8 +6,9 @@
 //! forever, and a graceful shutdown waits for it forever. Here:
 //! - a connection whose request head has not arrived within
 //!   [`ConnectionLimits::header_read_timeout`] of it becoming idle is closed (idle
-//!   keep-alive connections included; `super::head_deadline`, one sleeping check per
-//!   connection instead of hyper's timer per request);
+//!   keep-alive connections included, and clients that stop reading an answer for as
+//!   long; `super::head_deadline`, one sleeping check per connection instead of
+//!   hyper's timer per request);
 //! - a whole body must arrive within [`ConnectionLimits::body_read_timeout`] of its
 //!   first read, and a declared `Content-Length` over the body limit is answered 413
 //!   without reading it (`super::body`, a layer in `super::router`; 408 on timeout);
@@ -33,7 +34,7 @@ use tokio::sync::Semaphore;
 
 use tower::ServiceExt;
 
-use super::head_deadline::{self, Activity, Tracked};
+use super::head_deadline::{self, Activity, Tracked, Watched};
 use super::head_errors::JsonHeadErrors;
 use super::HttpService;
 use crate::config::ConnectionLimits;
@@ -105,7 +106,7 @@ pub async fn serve(
         let activity = Activity::new();
         let service = TowerToHyperService::new(app.clone().map_request(with_axum_body as fn(_) -> _));
         let service = Tracked::new(service, Arc::clone(&activity));
-        let io = TokioIo::new(JsonHeadErrors::new(stream));
+        let io = TokioIo::new(Watched::new(JsonHeadErrors::new(stream), Arc::clone(&activity)));
         let connection = graceful.watch(http.serve_connection(io, service));
         let head_timeout = limits.header_read_timeout;
         tokio::spawn(async move {

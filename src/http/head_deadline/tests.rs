@@ -76,3 +76,28 @@ async fn the_tracked_service_marks_a_request_until_its_response() {
     assert!(!activity.serving());
     assert_eq!(activity.idle_since() - activity.opened, T);
 }
+
+/// Bytes written restart the clock: a client that reads a long answer slowly keeps its
+/// connection, one that stops reading loses it a timeout after the last bytes moved.
+#[tokio::test(start_paused = true)]
+async fn each_write_that_moves_bytes_restarts_the_clock() {
+    use tokio::io::AsyncWriteExt;
+    let activity = Activity::new();
+    let start = Instant::now();
+    // The peer holds 8 bytes unread at most.
+    let (socket, mut peer) = tokio::io::duplex(8);
+    let mut socket = Watched::new(socket, Arc::clone(&activity));
+    let watcher = watching(&activity);
+    tokio::time::sleep(T / 2).await;
+    socket.write_all(b"12345678").await.unwrap();
+    // The peer's buffer is full: this write waits, moving nothing.
+    let blocked = tokio::spawn(async move { socket.write_all(b"9").await.map(|()| socket) });
+    tokio::time::sleep(T / 4).await;
+    assert!(!blocked.is_finished());
+    // Closed a timeout after the last bytes moved (at T / 2).
+    assert_eq!(watcher.await.unwrap() - start, T * 3 / 2);
+    let mut read = [0u8; 8];
+    tokio::io::AsyncReadExt::read_exact(&mut peer, &mut read).await.unwrap();
+    assert_eq!(&read, b"12345678");
+    blocked.await.unwrap().unwrap();
+}
