@@ -370,7 +370,12 @@ async fn a_misconfigured_redis_is_logged_with_its_reason_and_no_password() {
     {
         let server = ServerProcess::minilm(&arg_list(&["--redis-url", &url]), &logs.path().join(format!("{name}.log")));
         server.ready().await;
-        let down = server.wait_tier("redis", "down with a reason", |t| t["up"] == false && !t["error"].is_null()).await;
+        // The tier starts down as "connecting" until its first attempt reports.
+        let down = server
+            .wait_tier("redis", "down with a reason", |t| {
+                t["up"] == false && t["error"].as_str().is_some_and(|e| e != "connecting")
+            })
+            .await;
         assert!(down["error"].as_str().unwrap().contains(reason), "{name}: {down}");
         // The state change is logged once the tier has its reason.
         let deadline = std::time::Instant::now() + common::http::WAIT;
