@@ -9,6 +9,7 @@
 
 use std::sync::OnceLock;
 
+use super::tiling::{store_row, Chunking};
 use super::{for_block_ranges, Epilogue, SharedOut};
 
 /// Output channels per packed block (one AVX-512 register of f32).
@@ -22,6 +23,8 @@ const ROWS: usize = 6;
 const BLOCK_CHUNK: usize = 4;
 /// Activation rows per chunk (8 tiles).
 const ROW_CHUNK: usize = 8 * ROWS;
+/// The traversal of a thread's share (see [`Chunking::for_each_tile`]).
+const CHUNKING: Chunking = Chunking { tile_rows: ROWS, block: BLOCK, block_chunk: BLOCK_CHUNK, row_chunk: ROW_CHUNK };
 
 /// Whether this CPU has AVX-512 BF16 (detected once).
 pub fn native() -> bool {
@@ -188,42 +191,26 @@ unsafe fn product(
 ) {
     let n = weight.n;
     let mut acc = vec![0f32; ROWS * BLOCK_CHUNK * BLOCK];
-    for r0 in (0..m).step_by(ROW_CHUNK) {
-        let r1 = m.min(r0 + ROW_CHUNK);
-        for b0 in blocks.clone().step_by(BLOCK_CHUNK) {
-            let sub = b0..blocks.end.min(b0 + BLOCK_CHUNK);
-            let width = sub.len() * BLOCK;
-            let columns = sub.start * BLOCK..(sub.end * BLOCK).min(n);
-            let mut r = r0;
-            while r < r1 {
-                let tile = ROWS.min(r1 - r);
-                let x = &rows[r * weight.k_padded..(r + tile) * weight.k_padded];
-                acc[..tile * width].fill(0.0);
-                #[cfg(target_arch = "x86_64")]
-                if native_path {
-                    // SAFETY: the caller checked AVX-512 BF16; the slices fit as required.
-                    unsafe { x86::tile_avx512bf16(x, tile, weight, sub.clone(), &mut acc) };
-                } else {
-                    tile_portable(x, tile, weight, sub.clone(), &mut acc);
-                }
-                #[cfg(not(target_arch = "x86_64"))]
-                tile_portable(x, tile, weight, sub.clone(), &mut acc);
-                for t in 0..tile {
-                    let sums = &acc[t * width..(t + 1) * width];
-                    for (j, c) in columns.clone().enumerate() {
-                        // SAFETY: row r + t < m and column c < n are inside the buffer,
-                        // and the caller gives us these columns exclusively.
-                        unsafe { *out.0.add((r + t) * n + c) = sums[j] + bias[c] };
-                    }
-                    // SAFETY: the columns just written, of row r + t, given to us alone.
-                    epilogue.apply(unsafe {
-                        std::slice::from_raw_parts_mut(out.0.add((r + t) * n + columns.start), columns.len())
-                    });
-                }
-                r += tile;
-            }
+    CHUNKING.for_each_tile(m, n, blocks, |tile| {
+        let width = tile.blocks.len() * BLOCK;
+        let x = &rows[tile.row * weight.k_padded..(tile.row + tile.rows) * weight.k_padded];
+        acc[..tile.rows * width].fill(0.0);
+        #[cfg(target_arch = "x86_64")]
+        if native_path {
+            // SAFETY: the caller checked AVX-512 BF16; the slices fit as required.
+            unsafe { x86::tile_avx512bf16(x, tile.rows, weight, tile.blocks.clone(), &mut acc) };
+        } else {
+            tile_portable(x, tile.rows, weight, tile.blocks.clone(), &mut acc);
         }
-    }
+        #[cfg(not(target_arch = "x86_64"))]
+        tile_portable(x, tile.rows, weight, tile.blocks.clone(), &mut acc);
+        for t in 0..tile.rows {
+            let sums = &acc[t * width..(t + 1) * width];
+            // SAFETY: row + t < m, the columns lie inside n, and the caller gives us
+            // these columns exclusively.
+            unsafe { store_row(out, n, tile.row + t, tile.columns.clone(), epilogue, |j, c| sums[j] + bias[c]) };
+        }
+    });
 }
 
 /// Scalar reference: `acc[t, j] += Σ_pairs (x₀·w₀ + x₁·w₁)` in f32, pair by pair, the

@@ -14,6 +14,7 @@ pub mod linear;
 pub mod rope;
 #[cfg(test)]
 mod test_support;
+mod tiling;
 
 use candle_core::{CpuStorage, Layout, Result};
 

@@ -19,6 +19,7 @@
 
 use std::sync::OnceLock;
 
+use super::tiling::{store_row, Chunking};
 use super::{for_block_ranges, Epilogue, SharedOut};
 
 /// Output channels per packed block (one AVX-512 register of i32).
@@ -36,6 +37,8 @@ const BLOCK_CHUNK: usize = 4;
 /// Activation rows per chunk (8 tiles): their quantized bytes (up to 144 KiB at
 /// k = 3072) stay in L2 while the chunk's weight blocks go by.
 const ROW_CHUNK: usize = 8 * ROWS;
+/// The traversal of a thread's share (see [`Chunking::for_each_tile`]).
+const CHUNKING: Chunking = Chunking { tile_rows: ROWS, block: BLOCK, block_chunk: BLOCK_CHUNK, row_chunk: ROW_CHUNK };
 
 /// The instruction set an int8 product runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -312,48 +315,34 @@ unsafe fn product(
 ) {
     let n = weight.n;
     let mut acc = vec![0i32; ROWS * BLOCK_CHUNK * BLOCK];
-    for r0 in (0..m).step_by(ROW_CHUNK) {
-        let r1 = m.min(r0 + ROW_CHUNK);
-        for b0 in blocks.clone().step_by(BLOCK_CHUNK) {
-            let sub = b0..blocks.end.min(b0 + BLOCK_CHUNK);
-            let width = sub.len() * BLOCK;
-            let columns = sub.start * BLOCK..(sub.end * BLOCK).min(n);
-            let mut r = r0;
-            while r < r1 {
-                let tile = ROWS.min(r1 - r);
-                let x = &rows.data[r * rows.k_padded..(r + tile) * rows.k_padded];
-                acc[..tile * width].fill(0);
-                match isa {
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: `linear_on` checked that the CPU has AVX-512 F/BW/VNNI; the
-                    // slices have the lengths `tile_avx512` requires.
-                    Int8Isa::Avx512Vnni => unsafe {
-                        x86::tile_avx512(x, tile, rows.k_padded, weight, sub.clone(), &mut acc)
-                    },
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: `linear_on` checked that the CPU has AVX2.
-                    Int8Isa::Avx2 => unsafe { x86::tile_avx2(x, tile, rows.k_padded, weight, sub.clone(), &mut acc) },
-                    _ => tile_portable(x, tile, rows.k_padded, weight, sub.clone(), &mut acc),
-                }
-                for t in 0..tile {
-                    let (scale_x, zero_point) = (rows.scales[r + t], rows.zero_points[r + t]);
-                    let sums = &acc[t * width..(t + 1) * width];
-                    for (j, c) in columns.clone().enumerate() {
-                        let exact = sums[j] - zero_point * weight.column_sums[c];
-                        let y = exact as f32 * (scale_x * weight.scales[c]) + bias[c];
-                        // SAFETY: row r + t < m and column c < n lie inside the buffer, and
-                        // the caller gives us these columns exclusively.
-                        unsafe { *out.0.add((r + t) * n + c) = y };
-                    }
-                    // SAFETY: the columns just written, of row r + t, given to us alone.
-                    epilogue.apply(unsafe {
-                        std::slice::from_raw_parts_mut(out.0.add((r + t) * n + columns.start), columns.len())
-                    });
-                }
-                r += tile;
-            }
+    CHUNKING.for_each_tile(m, n, blocks, |tile| {
+        let width = tile.blocks.len() * BLOCK;
+        let x = &rows.data[tile.row * rows.k_padded..(tile.row + tile.rows) * rows.k_padded];
+        acc[..tile.rows * width].fill(0);
+        let (sub, count) = (tile.blocks.clone(), tile.rows);
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `linear_on` checked that the CPU has AVX-512 F/BW/VNNI; the
+            // slices have the lengths `tile_avx512` requires.
+            Int8Isa::Avx512Vnni => unsafe { x86::tile_avx512(x, count, rows.k_padded, weight, sub, &mut acc) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `linear_on` checked that the CPU has AVX2.
+            Int8Isa::Avx2 => unsafe { x86::tile_avx2(x, count, rows.k_padded, weight, sub, &mut acc) },
+            _ => tile_portable(x, count, rows.k_padded, weight, sub, &mut acc),
         }
-    }
+        for t in 0..tile.rows {
+            let r = tile.row + t;
+            let (scale_x, zero_point) = (rows.scales[r], rows.zero_points[r]);
+            let sums = &acc[t * width..(t + 1) * width];
+            let value = |j: usize, c: usize| {
+                let exact = sums[j] - zero_point * weight.column_sums[c];
+                exact as f32 * (scale_x * weight.scales[c]) + bias[c]
+            };
+            // SAFETY: r < m, the columns lie inside n, and the caller gives us these
+            // columns exclusively.
+            unsafe { store_row(out, n, r, tile.columns.clone(), epilogue, value) };
+        }
+    });
 }
 
 /// `acc[t, j] = Σ_k x[t, k] · w[c, k]` for `tile` rows and the channels `c` of
