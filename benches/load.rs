@@ -522,14 +522,16 @@ async fn main() {
             let per_s = row["sentences_per_s"].as_f64().unwrap_or(0.0);
             let p50 = row["batch_latency_ms_p50"].as_f64().unwrap_or(0.0);
             println!("{system:<22} {per_s:7.1} sentences/s  batch {:>2}  p50 {p50:7.2} ms per batch", row["batch"]);
+            // Named with the versions the scripts report (`ort`, `torch`).
+            let version = |key: &str| row[key].as_str().unwrap_or("?").to_string();
             let (system, dtype) = match system.as_str() {
-                "onnxruntime-int8" => ("ONNX Runtime 1.31", "int8"),
-                "onnxruntime-f32" => ("ONNX Runtime 1.31", "f32"),
-                _ => ("transformers pipeline", "f32"),
+                "onnxruntime-int8" => (format!("ONNX Runtime {}", version("ort")), "int8"),
+                "onnxruntime-f32" => (format!("ONNX Runtime {}", version("ort")), "f32"),
+                _ => (format!("transformers pipeline (torch {})", version("torch")), "f32"),
             };
             table.push(TableRow {
                 model: name.split(' ').next().unwrap_or(name).to_string(),
-                system: system.into(),
+                system,
                 dtype: dtype.into(),
                 batch: format!("batch {}", row["batch"]),
                 per_s,

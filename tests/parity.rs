@@ -15,16 +15,19 @@ fn assert_close(got: &[f32], want: &[f32], what: &str) {
     }
 }
 
-/// Checks both batch layouts: packed (the CPU default) and padded (the GPU path).
+/// Checks both batch layouts on the CPU, packed (its default) and padded (the GPU
+/// path); on the device `SENTISERVE_TEST_DEVICE` names, the layouts it runs.
 fn check_parity(dir: &std::path::Path, reference: &std::path::Path) {
-    for execution in [Execution::Packed, Execution::Padded] {
+    for execution in common::executions(&common::test_device()) {
         check_parity_with(dir, reference, execution);
     }
 }
 
 fn check_parity_with(dir: &std::path::Path, reference: &std::path::Path, execution: Execution) {
-    let mut model = Model::load(&ModelFiles::from_dir(dir).unwrap(), &Device::Cpu).unwrap();
+    let device = common::test_device();
+    let mut model = Model::load(&ModelFiles::from_dir(dir).unwrap(), &device).unwrap();
     model.set_execution(execution).unwrap();
+    eprintln!("{}: {execution:?} on {device:?}", dir.display());
     let rows = common::references(reference);
     assert!(rows.len() >= 10, "{}: too few reference rows", reference.display());
     let mut encoded: Vec<Encoded> = Vec::new();
@@ -62,8 +65,9 @@ fn check_parity_with(dir: &std::path::Path, reference: &std::path::Path, executi
 fn check_pair_parity(dir: &std::path::Path) {
     let rows = common::pair_references(&dir.join("pairs.jsonl"));
     assert!(rows.len() >= 4, "{}: too few pair rows", dir.display());
-    for execution in [Execution::Packed, Execution::Padded] {
-        let mut model = Model::load(&ModelFiles::from_dir(dir).unwrap(), &Device::Cpu).unwrap();
+    let device = common::test_device();
+    for execution in common::executions(&device) {
+        let mut model = Model::load(&ModelFiles::from_dir(dir).unwrap(), &device).unwrap();
         model.set_execution(execution).unwrap();
         let mut encoded = Vec::new();
         for row in &rows {
@@ -102,7 +106,7 @@ fn tiny_bert_matches_transformers() {
 #[test]
 fn tiny_bert_multilabel_uses_sigmoid_and_matches_transformers() {
     let dir = common::tiny_dir("bert-multilabel");
-    let model = Model::load(&ModelFiles::from_dir(&dir).unwrap(), &Device::Cpu).unwrap();
+    let model = Model::load(&ModelFiles::from_dir(&dir).unwrap(), &common::test_device()).unwrap();
     assert_eq!(model.score_function(), sentiserve::model::ScoreFunction::Sigmoid);
     check_parity(&dir, &dir.join("reference.jsonl"));
 }

@@ -36,9 +36,32 @@ pub fn header(dtypes: &[String]) -> Vec<String> {
         .iter()
         .filter_map(|d| d.parse::<Dtype>().ok().map(|dtype| format!("{d}: {}", linear_kernel(dtype, true))))
         .collect();
+    let (family, model) = (field("cpu family"), field("model"));
+    let core = microarchitecture(&field("vendor_id"), &family, &model).map_or(String::new(), |c| format!(", {c}"));
     vec![
-        format!("CPU: {} ({cpus} logical CPUs); flags: {}", field("model name"), present.join(" ")),
+        format!(
+            "CPU: {} (family {family}, model {model}{core}; {cpus} logical CPUs); flags: {}",
+            field("model name"),
+            present.join(" ")
+        ),
         format!("kernels: {}", kernels.join(", ")),
         String::new(),
     ]
+}
+
+/// The AMD core generation of a `cpu family` / `model` pair (a VM's model name often
+/// says only "AMD EPYC"), after AMD's family 19h/1Ah model ranges; `None` elsewhere.
+/// Zen 4 runs 512-bit instructions as two 256-bit halves, Zen 5 at full width.
+fn microarchitecture(vendor: &str, family: &str, model: &str) -> Option<&'static str> {
+    if vendor != "AuthenticAMD" {
+        return None;
+    }
+    let model: u32 = model.parse().ok()?;
+    match family {
+        "25" if matches!(model, 0x10..=0x1f | 0x60..=0x7f | 0xa0..=0xaf) => Some("Zen 4"),
+        "25" => Some("Zen 3"),
+        "26" => Some("Zen 5"),
+        "23" => Some("Zen/Zen 2"),
+        _ => None,
+    }
 }

@@ -19,6 +19,28 @@ pub fn shared() -> PathBuf {
     dir
 }
 
+/// The device the model tests compute on: `SENTISERVE_TEST_DEVICE` (`cpu` when unset;
+/// `cuda` on a GPU machine with a `--features cuda` build, as `scripts/gpu-check.sh`
+/// runs `tests/parity.rs`).
+///
+/// Panics on a device this build or machine lacks: a GPU run must not pass on the CPU.
+pub fn test_device() -> candle_core::Device {
+    let name = std::env::var("SENTISERVE_TEST_DEVICE").unwrap_or_else(|_| "cpu".into());
+    let spec: sentiserve::model::DeviceSpec = name.parse().unwrap_or_else(|e| panic!("SENTISERVE_TEST_DEVICE: {e}"));
+    spec.open().unwrap_or_else(|e| panic!("SENTISERVE_TEST_DEVICE={name}: {e}"))
+}
+
+/// The batch layouts a model runs on `device`: both on the CPU (packed is its
+/// default), the padded one (candle ops) on a GPU.
+pub fn executions(device: &candle_core::Device) -> Vec<sentiserve::model::Execution> {
+    use sentiserve::model::Execution;
+    if device.is_cpu() {
+        vec![Execution::Packed, Execution::Padded]
+    } else {
+        vec![Execution::Padded]
+    }
+}
+
 /// The real MiniLM sentiment model directory.
 pub fn minilm_dir() -> PathBuf {
     shared().join("models/minilm-l6-sentiment")
