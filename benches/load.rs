@@ -41,6 +41,8 @@
 //! the all-hit run (default 5), `BENCH_SKIP_PYTORCH=1`, and `BENCH_BASELINE_BIN=PATH`:
 //! another sentiserve binary (e.g. a build of the previous commit) driven through the
 //! same workloads right after this one, so an A/B comparison comes from one run.
+//! `support/compare_runs.py` compares two runs' `target/bench/load.json` figure by
+//! figure (the stability check: two runs an hour apart).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
