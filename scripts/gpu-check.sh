@@ -14,7 +14,7 @@
 #      and logits against transformers' within 1e-4, in the padded layout (the GPU's);
 #   4. `sentiserve analyze --input` over the first GPU_CHECK_TEXTS (2,000) IMDb and
 #      Amazon sentences with MiniLM f32, `--device cuda` and then `--device cpu`, wall
-#      time each (model load included, as a user's one-off run sees it).
+#      time each without the disk cache (model load included, as a one-off run sees it).
 # Writes target/gpu-check/{parity.log,table.md}; exits non-zero when a step fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,14 +52,16 @@ summary=$(grep -E '^test result:' "$out/parity.log" | tail -1 || true)
 
 step "whole-file throughput, cuda vs cpu ($texts texts)"
 input="$out/texts.txt"
-cat ../shared/data/uci-sentiment/imdb.jsonl ../shared/data/uci-sentiment/amazon.jsonl |
-  python3 -c 'import json, sys; [print(json.loads(l)["text"].replace("\n", " ")) for l in sys.stdin]' |
-  head -n "$texts" >"$input"
+python3 - "$texts" ../shared/data/uci-sentiment/imdb.jsonl ../shared/data/uci-sentiment/amazon.jsonl >"$input" <<'EOF'
+import json, sys
+rows = [json.loads(l)["text"].replace("\n", " ") for p in sys.argv[2:] for l in open(p) if l.strip()]
+print("\n".join(rows[: int(sys.argv[1])]))
+EOF
 model=minilm=../shared/models/minilm-l6-sentiment
 rate() {
   local device=$1 started ended
   started=$(date +%s.%N)
-  target/release/sentiserve analyze --model "$model" --default minilm --device "$device" \
+  target/release/sentiserve analyze --model "$model" --default minilm --device "$device" --no-disk-cache \
     --input "$input" -o "$out/labels-$device.jsonl" >/dev/null
   ended=$(date +%s.%N)
   python3 -c "print(f'{$texts / ($ended - $started):.1f}')"
