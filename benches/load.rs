@@ -38,7 +38,8 @@
 //! all-miss rate (`BENCH_MODELS=files` for it alone).
 //!
 //! Environment: `PYTORCH_PYTHON` (default /tmp/ptvenv/bin/python), `BENCH_SECONDS` for
-//! the all-hit run (default 5), `BENCH_SKIP_PYTORCH=1`, and `BENCH_BASELINE_BIN=PATH`:
+//! the all-hit run (default 5), `BENCH_HIT_ROUNDS` for the hit path's interleaved
+//! rounds (default 5), `BENCH_SKIP_PYTORCH=1`, and `BENCH_BASELINE_BIN=PATH`:
 //! another sentiserve binary (e.g. a build of the previous commit) driven through the
 //! same workloads right after this one, so an A/B comparison comes from one run.
 //! `support/compare_runs.py` compares two runs' `target/bench/load.json` figure by

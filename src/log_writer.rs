@@ -26,15 +26,28 @@ pub const COALESCE: Duration = Duration::from_millis(2);
 /// thread is behind; lines are never dropped).
 pub const MAX_PENDING_BYTES: usize = 8 << 20;
 
+/// Largest emptied batch buffer kept for the next batch, bytes (a burst's bigger
+/// buffer is freed).
+pub const MAX_SPARE_BYTES: usize = 1 << 20;
+
 /// Where the batches go: stderr, or (tests) any writer.
 type Sink = Box<dyn Write + Send>;
+
+/// The output and the emptied buffer of the last batch written to it.
+struct Output {
+    sink: Sink,
+    /// Swapped in for the pending lines when a batch is taken, so that appending
+    /// lines reuses its capacity instead of growing a new buffer from nothing (and
+    /// faulting in fresh pages) every batch.
+    spare: Vec<u8>,
+}
 
 struct Shared {
     /// Lines not yet written.
     pending: Mutex<Vec<u8>>,
     /// The output; held while a batch is taken and written, so batches keep their
     /// order whoever writes them.
-    sink: Mutex<Sink>,
+    output: Mutex<Output>,
     /// Set while the writer thread waits for a line (only then does a line wake it).
     idle: AtomicBool,
     wake: Condvar,
@@ -48,14 +61,20 @@ impl Shared {
 
     /// Takes what is pending and writes it (returns whether there was anything).
     fn write_batch(&self) -> bool {
-        let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
-        let batch = std::mem::take(&mut *self.pending());
-        if batch.is_empty() {
-            return false;
+        let mut output = self.output.lock().unwrap_or_else(|p| p.into_inner());
+        let Output { sink, spare } = &mut *output;
+        let mut batch = std::mem::take(spare);
+        std::mem::swap(&mut batch, &mut *self.pending());
+        let written = !batch.is_empty();
+        if written {
+            // Nowhere to report a failing stderr; the lines are lost, as with eprintln!.
+            let _ = sink.write_all(&batch).and_then(|()| sink.flush());
+            batch.clear();
         }
-        // Nowhere to report a failing stderr; the lines are lost, as with eprintln!.
-        let _ = sink.write_all(&batch).and_then(|()| sink.flush());
-        true
+        if batch.capacity() <= MAX_SPARE_BYTES {
+            *spare = batch;
+        }
+        written
     }
 }
 
@@ -84,7 +103,7 @@ pub fn stderr() -> std::io::Result<(BatchedWriter, FlushGuard)> {
 pub fn to(sink: Sink) -> std::io::Result<(BatchedWriter, FlushGuard)> {
     let shared = Arc::new(Shared {
         pending: Mutex::new(Vec::with_capacity(64 << 10)),
-        sink: Mutex::new(sink),
+        output: Mutex::new(Output { sink, spare: Vec::with_capacity(64 << 10) }),
         idle: AtomicBool::new(false),
         wake: Condvar::new(),
         stop: AtomicBool::new(false),

@@ -6,13 +6,13 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::extract::{JsonBody, QueryParams};
+use super::extract::{JsonWithHeaders, QueryParams};
+use super::json::JsonAnswer;
 use super::request::analyze::non_null;
 use super::request::inputs::{self, tei_schema};
 use super::request::{prepare, PipelineOptions, Prepared, TruncationDirection};
@@ -92,9 +92,8 @@ fn predictions(scores: Vec<model::LabelScore>) -> Vec<Prediction> {
 pub async fn predict(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<ModelQuery>,
-    headers: HeaderMap,
-    JsonBody(request): JsonBody<PredictRequest>,
-) -> Result<Json<PredictResponse>, ApiError> {
+    JsonWithHeaders { headers, body: request }: JsonWithHeaders<PredictRequest>,
+) -> Result<JsonAnswer<PredictResponse>, ApiError> {
     let (inputs, batch) = inputs::tei(&request.inputs)?;
     let options = PipelineOptions {
         raw_scores: Some(request.raw_scores),
@@ -105,7 +104,7 @@ pub async fn predict(
     let Prepared { inputs, options } = prepare(&state.limits, &headers, inputs, options)?;
     let analysis = state.service.analyze(query.model.as_deref(), &inputs, &options).await?;
     let mut lists = analysis.results.into_iter().map(|r| predictions(r.scores));
-    Ok(Json(if batch {
+    Ok(JsonAnswer(if batch {
         PredictResponse::Batch(lists.collect())
     } else {
         PredictResponse::Single(lists.next().unwrap_or_default())

@@ -26,18 +26,69 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if !json_content_type(req.headers()) {
-            // axum's own check gives the rejection (415).
-            let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
-            return Ok(Self(value));
-        }
-        let bytes = Bytes::from_request(req, state).await.map_err(JsonRejection::from)?;
-        if let Ok(value) = serde_json::from_slice(&bytes) {
-            return Ok(Self(value));
-        }
-        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
-        Ok(Self(value))
+        parse(req, state).await.map(Self)
     }
+}
+
+/// [`JsonBody`] and the request's headers, moved out of the request (axum's
+/// `HeaderMap` extractor clones them: an allocation and a copy of every header per
+/// request, for handlers that only read a few).
+pub struct JsonWithHeaders<T> {
+    /// The request's headers.
+    pub headers: HeaderMap,
+    /// The parsed body.
+    pub body: T,
+}
+
+impl<S, T> FromRequest<S> for JsonWithHeaders<T>
+where
+    T: serde::de::DeserializeOwned,
+    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(mut req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !json_content_type(req.headers()) {
+            // The 415, from the headers still in place.
+            return parse(req, state).await.map(|body| Self { headers: HeaderMap::new(), body });
+        }
+        // Reading the body needs none of them.
+        let headers = std::mem::take(req.headers_mut());
+        parse_json(req, state).await.map(|body| Self { headers, body })
+    }
+}
+
+/// The body of `req` as `T` (see [`JsonBody`]).
+///
+/// Errors: 415 content type, 413 size, 400 syntax, 422 fields.
+async fn parse<S, T>(req: Request, state: &S) -> Result<T, ApiError>
+where
+    T: serde::de::DeserializeOwned,
+    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    if !json_content_type(req.headers()) {
+        // axum's own check gives the rejection (415).
+        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
+        return Ok(value);
+    }
+    parse_json(req, state).await
+}
+
+/// [`parse`] once the content type is known to be JSON.
+async fn parse_json<S, T>(req: Request, state: &S) -> Result<T, ApiError>
+where
+    T: serde::de::DeserializeOwned,
+    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    let bytes = Bytes::from_request(req, state).await.map_err(JsonRejection::from)?;
+    if let Ok(value) = serde_json::from_slice(&bytes) {
+        return Ok(value);
+    }
+    let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
+    Ok(value)
 }
 
 /// Whether `Content-Type` is JSON as axum's `Json` judges it: `application/json` or

@@ -38,6 +38,10 @@ pub struct GuardLayer {
     pub access: Access,
     /// Body size and read-time limits.
     pub body: BodyLimits,
+    /// The route's metrics label when the guard stands in front of one route outside
+    /// the router (`super::hot`), which sets no [`MatchedPath`]; `None` for routed
+    /// requests, labelled by their [`MatchedPath`] (`unmatched` without one).
+    pub route: Option<&'static str>,
 }
 
 impl<S> Layer<S> for GuardLayer {
@@ -71,7 +75,10 @@ where
     fn call(&mut self, req: Request) -> GuardFuture<S::Future> {
         let started = Instant::now();
         let method = req.method().clone();
-        let route = req.extensions().get::<MatchedPath>().cloned();
+        let route = match self.layer.route {
+            Some(_) => None,
+            None => req.extensions().get::<MatchedPath>().cloned(),
+        };
         let access = self.layer.access;
         let refused = body::over_limit(&req, self.layer.body.max_bytes).or_else(|| match access {
             Access::Open => None,
@@ -89,7 +96,7 @@ where
                 Answer::Inner(self.inner.call(req.map(|body| Body::new(DeadlineBody::new(body, timeout)))))
             }
         };
-        GuardFuture { answer, started, method, route }
+        GuardFuture { answer, started, method, route, fixed_route: self.layer.route }
     }
 }
 
@@ -100,6 +107,7 @@ pub struct GuardFuture<F> {
     started: Instant,
     method: Method,
     route: Option<MatchedPath>,
+    fixed_route: Option<&'static str>,
 }
 
 impl<F> Future for GuardFuture<F>
@@ -111,7 +119,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let response = std::task::ready!(this.answer.poll_response(cx));
-        let route = this.route.as_ref().map_or("unmatched", MatchedPath::as_str);
+        let route = this.route.as_ref().map(MatchedPath::as_str).or(this.fixed_route).unwrap_or("unmatched");
         crate::telemetry::record(&this.method, route, response.status().as_u16(), this.started.elapsed().as_secs_f64());
         Poll::Ready(Ok(response))
     }
@@ -135,6 +143,7 @@ mod tests {
             keys: Arc::new(Keys::new(Some("k"), None)),
             access: Access::Inference,
             body: BodyLimits { max_bytes: 16, read_timeout: Duration::from_secs(5) },
+            route: None,
         };
         Router::new()
             .route("/guard-test/{n}", post(|body: axum::body::Bytes| async move { body.len().to_string() }))
@@ -176,6 +185,7 @@ mod tests {
             keys: Arc::new(Keys::default()),
             access: Access::Open,
             body: BodyLimits { max_bytes: 16, read_timeout: Duration::from_secs(5) },
+            route: None,
         };
         let router = Router::new()
             .route(

@@ -5,13 +5,12 @@
 //! path as `POST /zero-shot-classification`.
 
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::error::{ApiError, ErrorResponse};
-use super::extract::JsonBody;
+use super::extract::JsonWithHeaders;
 use super::request::inputs::{self, inference_schema};
 use super::request::{prepare, whole_number, PipelineOptions, Prepared};
 use super::state::AppState;
@@ -88,8 +87,7 @@ pub enum InferenceAnswer {
 pub async fn hf_inference(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    headers: HeaderMap,
-    JsonBody(request): JsonBody<InferenceRequest>,
+    JsonWithHeaders { headers, body: request }: JsonWithHeaders<InferenceRequest>,
 ) -> Result<Json<InferenceAnswer>, ApiError> {
     let inputs = inputs::inference(&request.inputs)?;
     let InferenceParameters { top_k, function_to_apply, candidate_labels, hypothesis_template, multi_label } =

@@ -13,6 +13,8 @@ pub mod handlers;
 pub mod head_deadline;
 pub mod head_errors;
 pub mod hf_inference;
+pub mod hot;
+pub mod json;
 pub mod listener;
 pub mod openapi;
 pub mod request;
@@ -67,22 +69,34 @@ pub fn router(state: AppState, http: &HttpConfig, connections: &ConnectionLimits
         http.admin_key.as_ref().map(crate::config::Secret::expose),
     ));
     let body = body::BodyLimits { max_bytes: max_body, read_timeout: connections.body_read_timeout };
+    let hot_guard = guard::GuardLayer {
+        keys: Arc::clone(&keys),
+        access: auth::Access::Inference,
+        body,
+        route: Some(hot::HOT_PATH),
+    };
     let (router, document) = routes::table(Arc::clone(&keys), body).split_for_parts();
     let document = openapi::Document(Arc::new(serde_json::to_string(&document).unwrap_or_default()));
     // Swagger UI at /docs, bundled into the binary (utoipa-swagger-ui's `vendored`
     // feature), reading the same /openapi.json.
     let swagger: Router<AppState> =
         utoipa_swagger_ui::SwaggerUi::new("/docs").config(utoipa_swagger_ui::Config::new(["/openapi.json"])).into();
-    let swagger = swagger.route_layer(guard::GuardLayer { keys, access: auth::Access::Open, body });
+    let swagger = swagger.route_layer(guard::GuardLayer {
+        keys: Arc::clone(&keys),
+        access: auth::Access::Open,
+        body,
+        route: None,
+    });
     let routed: Router = router
         .merge(swagger)
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .fallback(|| async { ApiError::no_route() })
-        .with_state(state);
+        .with_state(state.clone());
     // The layers every request passes, outermost first, around the routed router as
     // one service, served as it is: a layer added with `Router::layer` wraps every
     // route, and axum clones a route's whole stack on each request; an outer router
     // around the stack (`fallback_service`) boxed and cloned it on each request too.
+    // Innermost, `POST /analyze` leaves the router for its guarded handler (`hot`).
     tower::ServiceBuilder::new()
         .option_layer(cors(&http.cors_origins))
         .layer(edge::EdgeLayer {
@@ -91,7 +105,7 @@ pub fn router(state: AppState, http: &HttpConfig, connections: &ConnectionLimits
         })
         .layer(Extension(document))
         .layer(DefaultBodyLimit::max(max_body))
-        .service(routed)
+        .service(hot::hot_route(routed, state, hot_guard))
 }
 
 /// CORS for the configured origins (`*` for any); `None` when none is configured.

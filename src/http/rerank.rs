@@ -4,13 +4,12 @@
 //! other input: the same query over the same texts costs nothing the second time.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::compat::ModelQuery;
 use super::error::{ApiError, ErrorKind};
-use super::extract::{JsonBody, QueryParams};
+use super::extract::{JsonWithHeaders, QueryParams};
 use super::request::analyze::non_null;
 use super::request::{prepare, PipelineOptions, Prepared, TruncationDirection};
 use super::state::AppState;
@@ -72,8 +71,7 @@ pub struct Rank {
 pub async fn rerank(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<ModelQuery>,
-    headers: HeaderMap,
-    JsonBody(request): JsonBody<RerankRequest>,
+    JsonWithHeaders { headers, body: request }: JsonWithHeaders<RerankRequest>,
 ) -> Result<Json<Vec<Rank>>, ApiError> {
     if request.texts.is_empty() {
         return Err(ApiError::new(ErrorKind::EmptyBatch, "`texts` cannot be empty"));

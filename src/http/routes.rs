@@ -51,8 +51,8 @@ pub fn table(keys: Arc<Keys>, body: BodyLimits) -> OpenApiRouter<AppState> {
         tei.route_layer(axum::middleware::from_fn_with_state((Arc::clone(&keys), Access::Inference), auth::require)),
     )
     .route_layer(axum::middleware::from_fn(tei_error::answer_as_tei))
-    .route_layer(GuardLayer { keys: Arc::clone(&keys), access: Access::Open, body });
-    let guard = |access| GuardLayer { keys: Arc::clone(&keys), access, body };
+    .route_layer(GuardLayer { keys: Arc::clone(&keys), access: Access::Open, body, route: None });
+    let guard = |access| GuardLayer { keys: Arc::clone(&keys), access, body, route: None };
     let admin = OpenApiRouter::new()
         .routes(routes!(models::load_model))
         .routes(routes!(models::reload_model))

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::{ApiError, ErrorResponse};
-use super::extract::JsonBody;
+use super::extract::JsonWithHeaders;
 use super::request::{check_count, PipelineOptions};
 use super::state::AppState;
 use crate::service::zero_shot::{hypothesis, ZeroShot, DEFAULT_TEMPLATE};
@@ -147,8 +147,7 @@ impl utoipa::ToSchema for ZeroShotRequest {}
 )]
 pub async fn zero_shot(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    JsonBody(request): JsonBody<ZeroShotRequest>,
+    JsonWithHeaders { headers, body: request }: JsonWithHeaders<ZeroShotRequest>,
 ) -> Result<Response, ApiError> {
     let (texts, single) = match (request.text, request.texts) {
         (Some(text), None) => (vec![text], true),

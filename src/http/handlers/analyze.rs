@@ -1,11 +1,10 @@
 //! `POST /analyze`: sentiserve's own inference route.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::Json;
 
 use crate::http::error::{ApiError, ErrorResponse};
-use crate::http::extract::JsonBody;
+use crate::http::extract::JsonWithHeaders;
+use crate::http::json::JsonAnswer;
 use crate::http::request::analyze::AnalyzeRequest;
 use crate::http::request::{prepare, Prepared};
 use crate::http::state::AppState;
@@ -31,11 +30,10 @@ use crate::http::wire::Analysis;
 )]
 pub async fn analyze(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    JsonBody(mut request): JsonBody<AnalyzeRequest>,
-) -> Result<Json<Analysis>, ApiError> {
+    JsonWithHeaders { headers, body: mut request }: JsonWithHeaders<AnalyzeRequest>,
+) -> Result<JsonAnswer<Analysis>, ApiError> {
     let inputs = request.inputs()?;
     let Prepared { inputs, options } = prepare(&state.limits, &headers, inputs, request.options)?;
     let analysis = state.service.analyze(request.model.as_deref(), &inputs, &options).await?;
-    Ok(Json(analysis.into()))
+    Ok(JsonAnswer(analysis.into()))
 }

@@ -10,7 +10,7 @@ pub mod inputs;
 
 use std::time::{Duration, Instant};
 
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, HeaderName};
 use serde::Deserialize;
 
 use super::error::{ApiError, ErrorKind};
@@ -22,6 +22,9 @@ use crate::service::AnalyzeOptions;
 
 /// The header a request sets its own deadline with, ms.
 pub const REQUEST_TIMEOUT_HEADER: &str = "x-request-timeout-ms";
+
+/// [`REQUEST_TIMEOUT_HEADER`] as a header name (a lookup by a string parses it first).
+pub const REQUEST_TIMEOUT: HeaderName = HeaderName::from_static(REQUEST_TIMEOUT_HEADER);
 
 /// The transformers pipeline options, under `/analyze`'s names; the other routes map
 /// their own fields onto these (TEI's `raw_scores`, the Inference API's `parameters`).
@@ -168,7 +171,7 @@ pub fn cache_policy(headers: &HeaderMap) -> CachePolicy {
 ///
 /// Errors: 422 for a header that is not a positive integer.
 pub fn deadline(limits: &Limits, headers: &HeaderMap) -> Result<Option<Instant>, ApiError> {
-    let timeout = match headers.get(REQUEST_TIMEOUT_HEADER) {
+    let timeout = match headers.get(&REQUEST_TIMEOUT) {
         Some(value) => {
             let ms = value.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()).filter(|&ms| ms > 0);
             let ms = ms.ok_or_else(|| {
