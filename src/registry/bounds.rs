@@ -104,7 +104,7 @@ impl Registry {
                 .values()
                 .filter(|slot| slot.spec.name != keep)
                 .filter_map(|slot| slot.evictable().map(|loaded| (slot, loaded)))
-                .min_by_key(|(slot, _)| slot.last_used_ms.load(Ordering::Relaxed));
+                .min_by_key(|(slot, _)| slot.used_seq.load(Ordering::Relaxed));
             match victim {
                 Some((slot, loaded)) => {
                     if !self.evict(slot, &loaded, Eviction::Capacity) {

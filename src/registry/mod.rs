@@ -19,7 +19,7 @@ pub mod spec;
 pub mod status;
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -95,7 +95,20 @@ enum SlotState {
     Failed(Arc<ModelError>),
 }
 
+/// The order in which models were last used, for LRU eviction: a sequence number
+/// handed to a model each time it is used after another one. Models used within one
+/// millisecond keep their order (their `last_used_ms` ties), and a server busy with
+/// one model writes nothing shared per request.
+struct Recency {
+    /// The last number handed out.
+    seq: AtomicU64,
+    /// [`Slot::id`] of the model used last (`usize::MAX`: none yet).
+    latest: AtomicUsize,
+}
+
 struct Slot {
+    /// Its position among the registry's models.
+    id: usize,
     spec: ModelSpec,
     /// The spec's batching limits over the server-wide ones.
     batch: BatchConfig,
@@ -110,6 +123,9 @@ struct Slot {
     evictions: AtomicU64,
     /// When a request last took the model, ms since the Unix epoch (0: never).
     last_used_ms: AtomicU64,
+    /// Its place in the use order ([`Recency`]; 0: never used): the least recently
+    /// used model has the smallest.
+    used_seq: AtomicU64,
     /// Why the last reload failed, while the previous weights serve.
     reload_error: Mutex<Option<String>>,
     /// Set by the first successful load: from then on an unloaded model is one that can
@@ -129,9 +145,15 @@ impl Slot {
         }
     }
 
-    /// Marks the model used now. The store is skipped within the same millisecond:
-    /// every core shares this cache line, and a write per request makes it bounce.
-    fn touch(&self) {
+    /// Marks the model used now: the time (idle unload, status), stored once per
+    /// millisecond (every core shares this cache line, and a write per request makes
+    /// it bounce), and its place in the use order, taken only when another model was
+    /// used last.
+    fn touch(&self, recency: &Recency) {
+        if recency.latest.load(Ordering::Relaxed) != self.id {
+            self.used_seq.store(recency.seq.fetch_add(1, Ordering::Relaxed) + 1, Ordering::Relaxed);
+            recency.latest.store(self.id, Ordering::Relaxed);
+        }
         let now = crate::cache::codec::now_ms();
         if self.last_used_ms.load(Ordering::Relaxed) != now {
             self.last_used_ms.store(now, Ordering::Relaxed);
@@ -161,6 +183,7 @@ pub struct RegistryConfig {
 
 struct Shared {
     slots: BTreeMap<String, Slot>,
+    recency: Recency,
     loader: Arc<dyn Loader>,
     default: String,
     device: Device,
@@ -182,10 +205,12 @@ impl Registry {
     pub fn new(specs: Vec<ModelSpec>, default: &str, config: RegistryConfig) -> Result<Self, RegistryError> {
         let slots: BTreeMap<String, Slot> = specs
             .into_iter()
-            .map(|spec| {
+            .enumerate()
+            .map(|(id, spec)| {
                 let pinned = spec.settings.pinned.unwrap_or_else(|| config.pinned.contains(&spec.name));
                 let idle_unload = spec.settings.idle_unload.or(config.bounds.idle_unload).filter(|d| !d.is_zero());
                 let slot = Slot {
+                    id,
                     batch: spec.settings.batch(&config.batch),
                     pinned,
                     idle_unload,
@@ -195,6 +220,7 @@ impl Registry {
                     loads: AtomicU64::new(0),
                     evictions: AtomicU64::new(0),
                     last_used_ms: AtomicU64::new(0),
+                    used_seq: AtomicU64::new(0),
                     reload_error: Mutex::new(None),
                     ever_loaded: AtomicBool::new(false),
                 };
@@ -203,6 +229,7 @@ impl Registry {
             .collect();
         let shared = Shared {
             slots,
+            recency: Recency { seq: AtomicU64::new(0), latest: AtomicUsize::new(usize::MAX) },
             default: default.to_string(),
             loader: config.loader,
             device: config.device,
@@ -238,7 +265,7 @@ impl Registry {
     /// Errors: [`RegistryError::UnknownModel`], [`RegistryError::LoadFailed`].
     pub async fn get(&self, name: &str) -> Result<Arc<LoadedModel>, RegistryError> {
         let slot = self.slot(name)?;
-        slot.touch();
+        slot.touch(&self.shared.recency);
         match &*slot.state() {
             SlotState::Loaded(model) => return Ok(Arc::clone(model)),
             SlotState::Failed(source) => {
@@ -278,7 +305,7 @@ impl Registry {
                 *state = SlotState::Loaded(Arc::clone(&loaded));
                 drop(state);
                 slot.ever_loaded.store(true, Ordering::SeqCst);
-                slot.touch();
+                slot.touch(&self.shared.recency);
                 self.enforce_bounds(&name);
                 Ok(loaded)
             }
