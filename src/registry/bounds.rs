@@ -5,7 +5,7 @@
 //! request. Pinned models are never evicted or idle-unloaded. Evicted and idle models
 //! load again on their next request (single-flight as ever).
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +15,41 @@ use crate::cache::codec::now_ms;
 /// How often the idle sweep runs (it also re-applies the bounds a request in flight
 /// kept the registry over).
 pub const SWEEP_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The order in which models were last used, for LRU eviction: a sequence number
+/// handed to a model each time it is used after another one. Models used within one
+/// millisecond keep their order (their `last_used_ms` ties), and a server busy with
+/// one model writes nothing shared per request.
+pub(super) struct Recency {
+    /// The last number handed out.
+    seq: AtomicU64,
+    /// [`Slot::id`] of the model used last (`usize::MAX`: none yet).
+    latest: AtomicUsize,
+}
+
+impl Recency {
+    /// No model used yet.
+    pub(super) fn new() -> Self {
+        Self { seq: AtomicU64::new(0), latest: AtomicUsize::new(usize::MAX) }
+    }
+}
+
+impl Slot {
+    /// Marks the model used now: the time (idle unload, status), stored once per
+    /// millisecond (every core shares this cache line, and a write per request makes
+    /// it bounce), and its place in the use order, taken only when another model was
+    /// used last.
+    pub(super) fn touch(&self, recency: &Recency) {
+        if recency.latest.load(Ordering::Relaxed) != self.id {
+            self.used_seq.store(recency.seq.fetch_add(1, Ordering::Relaxed) + 1, Ordering::Relaxed);
+            recency.latest.store(self.id, Ordering::Relaxed);
+        }
+        let now = now_ms();
+        if self.last_used_ms.load(Ordering::Relaxed) != now {
+            self.last_used_ms.store(now, Ordering::Relaxed);
+        }
+    }
+}
 
 /// The registry's bounds; `None`: unbounded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

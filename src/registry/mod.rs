@@ -19,7 +19,7 @@ pub mod spec;
 pub mod status;
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,6 +29,7 @@ use crate::batch::{BatchConfig, Batcher};
 use crate::cache::Identity;
 use crate::engine::{Engine, Loader};
 use crate::model::{DeviceSpec, ModelError};
+use bounds::Recency;
 pub use bounds::RegistryBounds;
 pub use spec::{ModelSettings, ModelSpec};
 pub use status::{ModelState, ModelStatus};
@@ -95,17 +96,6 @@ enum SlotState {
     Failed(Arc<ModelError>),
 }
 
-/// The order in which models were last used, for LRU eviction: a sequence number
-/// handed to a model each time it is used after another one. Models used within one
-/// millisecond keep their order (their `last_used_ms` ties), and a server busy with
-/// one model writes nothing shared per request.
-struct Recency {
-    /// The last number handed out.
-    seq: AtomicU64,
-    /// [`Slot::id`] of the model used last (`usize::MAX`: none yet).
-    latest: AtomicUsize,
-}
-
 struct Slot {
     /// Its position among the registry's models.
     id: usize,
@@ -142,21 +132,6 @@ impl Slot {
         match &*self.state() {
             SlotState::Loaded(model) => Some(Arc::clone(model)),
             _ => None,
-        }
-    }
-
-    /// Marks the model used now: the time (idle unload, status), stored once per
-    /// millisecond (every core shares this cache line, and a write per request makes
-    /// it bounce), and its place in the use order, taken only when another model was
-    /// used last.
-    fn touch(&self, recency: &Recency) {
-        if recency.latest.load(Ordering::Relaxed) != self.id {
-            self.used_seq.store(recency.seq.fetch_add(1, Ordering::Relaxed) + 1, Ordering::Relaxed);
-            recency.latest.store(self.id, Ordering::Relaxed);
-        }
-        let now = crate::cache::codec::now_ms();
-        if self.last_used_ms.load(Ordering::Relaxed) != now {
-            self.last_used_ms.store(now, Ordering::Relaxed);
         }
     }
 }
@@ -229,7 +204,7 @@ impl Registry {
             .collect();
         let shared = Shared {
             slots,
-            recency: Recency { seq: AtomicU64::new(0), latest: AtomicUsize::new(usize::MAX) },
+            recency: Recency::new(),
             default: default.to_string(),
             loader: config.loader,
             device: config.device,
